@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * error.c - ring_strerror(), ring_version() and the assertion handler.
+ * error.c - ring_strerror(), ring_version(), the assertion handler and the
+ * cache-line allocator.
  */
 #include <string.h>
 
@@ -59,6 +60,16 @@ const char *ring_strerror(int err)
 unsigned ring_version(void)
 {
 	return (RING_VERSION_MAJOR << 16) | (RING_VERSION_MINOR << 8) | RING_VERSION_PATCH;
+}
+
+void *ringi_alloc_lines(size_t size)
+{
+	size_t rounded = (size + RING_CACHELINE - 1) & ~(size_t)(RING_CACHELINE - 1);
+	void *p = aligned_alloc(RING_CACHELINE, rounded);
+
+	if (p)
+		memset(p, 0, rounded);
+	return p;
 }
 
 void ringi_assert_fail(const char *expr, const char *file, int line, const char *func)

@@ -72,6 +72,13 @@ static inline bool ringi_is_persistent(const struct ring_topic *t)
 	return !(t->flags & RING_TOPIC_EPHEMERAL);
 }
 
+/*
+ * Handles written on every record (producers, readers) get cache lines of
+ * their own: two threads' handles sharing a line would bounce it between
+ * cores on every record (false sharing). Zeroed, like calloc().
+ */
+void *ringi_alloc_lines(size_t size);
+
 /* ---- names (name.c) ---- */
 
 /* 0 if @name is a valid topic name, else -EINVAL. */
@@ -126,6 +133,12 @@ static inline int32_t ringi_owner_pid(uint64_t owner)
  * registering as a waiter. @ready must read its condition with seq_cst. */
 void ringi_wait_slice(struct ring_futex_line *f, bool (*ready)(void *), void *arg,
 		      uint64_t timeout_ns);
+/* Sleep until any of @n lines is woken, @timeout_ns passes or a signal
+ * arrives, unless @ready(@arg) holds after registering on all of them
+ * (ringd waits for any of its topics this way: futex_waitv). */
+#define RING_WAIT_MANY_MAX 128u
+void ringi_wait_many(struct ring_futex_line *const *lines, unsigned n, bool (*ready)(void *),
+		     void *arg, uint64_t timeout_ns);
 /* Wake every sleeper on @f; free (one load) when nobody sleeps. */
 void ringi_wake_all(struct ring_futex_line *f);
 

@@ -62,7 +62,7 @@ int ring_producer_open(struct ring_topic *t, struct ring_producer **ret_producer
 	}
 	if (rc < 0)
 		return rc;
-	p = calloc(1, sizeof(*p));
+	p = ringi_alloc_lines(sizeof(*p));
 	if (!p) {
 		ring_store_release(&t->ctl->producers[index].owner, 0);
 		return -ENOMEM;

@@ -106,7 +106,7 @@ int ring_reader_open(struct ring_topic *t, const struct ring_reader_config *conf
 		pos = c.position;
 		break;
 	}
-	r = calloc(1, sizeof(*r));
+	r = ringi_alloc_lines(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->topic = t;

@@ -64,3 +64,54 @@ void ringi_wake_all(struct ring_futex_line *f)
 	ring_fetch_add_seq_cst_u32(&f->seq, 1);
 	futex_wake(&f->seq);
 }
+
+/* The kernel's futex_waitv() vector entry (linux/futex.h, Linux 5.16). */
+struct waitv_entry {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#define WAITV_SIZE_U32 0x02u	/* FUTEX2_SIZE_U32; no FUTEX2_PRIVATE: shared memory */
+
+void ringi_wait_many(struct ring_futex_line *const *lines, unsigned n, bool (*ready)(void *),
+		     void *arg, uint64_t timeout_ns)
+{
+	struct waitv_entry v[RING_WAIT_MANY_MAX];
+	struct timespec ts;
+	uint64_t deadline;
+
+	if (n > RING_WAIT_MANY_MAX)
+		n = RING_WAIT_MANY_MAX;
+	/* W2 on every line, then one check of the whole condition. */
+	for (unsigned i = 0; i < n; i++) {
+		ring_fetch_add_seq_cst_u32(&lines[i]->waiters, 1);
+		v[i] = (struct waitv_entry){
+			.val = ring_load_seq_cst_u32(&lines[i]->seq),
+			.uaddr = (uint64_t)(uintptr_t)&lines[i]->seq,
+			.flags = WAITV_SIZE_U32,
+		};
+	}
+	if (!ready(arg)) {
+		deadline = ringi_now_ns() + timeout_ns;
+		ts.tv_sec = (time_t)(deadline / 1000000000u);
+		ts.tv_nsec = (long)(deadline % 1000000000u);
+		if (n == 0 || syscall(SYS_futex_waitv, v, n, 0, &ts, CLOCK_MONOTONIC) < 0) {
+			/* ENOSYS (a kernel before 5.16), or nothing to wait on:
+			 * a plain sleep keeps the caller's loop bounded. EAGAIN,
+			 * EINTR and ETIMEDOUT need nothing. */
+			if (n == 0 || errno == ENOSYS) {
+				struct timespec d = { 0, (long)(timeout_ns < 1000000u ? timeout_ns
+										      : 1000000u) };
+
+				(void)nanosleep(&d, NULL);
+			}
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		ring_fetch_sub_seq_cst_u32(&lines[i]->waiters, 1);
+}

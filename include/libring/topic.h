@@ -212,6 +212,30 @@ RING_API int ring_topic_unlink(const char *data_dir, const char *name);
 RING_API int ring_topic_stat(struct ring_topic *topic, struct ring_topic_stat *ret_stat);
 
 /**
+ * Wait until the record published at @p position is durable: ringd has
+ * written it to a segment file and fsynced it (Kafka's acks=all). Waiting
+ * producers share fsyncs (group commit): with the `always` fsync policy one
+ * fdatasync covers every record written before it; with `interval` the wait
+ * lasts until the next periodic sync.
+ *
+ * @param topic       a persistent topic
+ * @param position    a position returned by ring_producer_publish() (or any
+ *                    position: the wait is for every byte below it + 1)
+ * @param timeout_ns  0 to test without waiting, RING_WAIT_FOREVER, or ns
+ *
+ * Concurrency: thread-safe; sleeps on a futex (no CPU while waiting).
+ *
+ * @return 0 once durable, or
+ *  - -EAGAIN     not durable yet and @p timeout_ns is 0
+ *  - -ETIMEDOUT  not durable within @p timeout_ns (is ringd running? see
+ *                ring_topic_stat().daemon_alive)
+ *  - -EINVAL     NULL topic, or an ephemeral topic (never durable)
+ *  - -ERANGE     @p position is not below the tail: nothing published there
+ */
+RING_API int ring_topic_wait_durable(struct ring_topic *topic, uint64_t position,
+				     int64_t timeout_ns);
+
+/**
  * Do the ring's housekeeping once: find the committed frontier, repair the
  * claim of a dead producer (at once) or of a stuck one (after the claim
  * timeout), release the slots of dead producers and readers, zero the space

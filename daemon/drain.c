@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * drain.c - see drain.h. The order of one pass is the data path's:
+ *
+ *   committed ring bytes --stage (copy, validate, CRC)--> staging buffers
+ *   --flush (io_uring writes)--> segment files: publish `persisted` (D1)
+ *   --sync (one fdatasync for all)--> publish `durable` (D2), wake waiters
+ *   --ring_topic_maintain()--> the ring reuses what is persisted
+ *
+ * Producers are gated by `persisted`, so while writes fail (a full disk,
+ * EIO) the ring fills and producers feel back-pressure; nothing is dropped
+ * and nothing is reordered. The episode is logged once when it starts and
+ * once when it ends, and retried with exponential backoff.
+ */
+#include "daemon_side.h"
+#include "drain.h"
+#include "internal.h"
+#include "log.h"
+
+#define BACKOFF_MIN_NS 10000000u	/* 10 ms */
+#define BACKOFF_MAX_NS 1000000000u	/* 1 s */
+
+static void io_failed(struct dtopic *t, int rc, const char *what, uint64_t now)
+{
+	if (!t->io_error) {
+		log_errno(LOG_LVL_ERROR, rc,
+			  "topic %s: %s failed; producers are held back until it succeeds, "
+			  "retrying",
+			  t->name, what);
+		t->backoff_ns = BACKOFF_MIN_NS;
+	} else {
+		t->backoff_ns = t->backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS
+								    : t->backoff_ns * 2;
+	}
+	t->io_error = rc;
+	t->retry_at_ns = now + t->backoff_ns;
+}
+
+static void io_recovered(struct dtopic *t)
+{
+	if (t->io_error)
+		log_info("topic %s: writing works again; draining resumed", t->name);
+	t->io_error = 0;
+}
+
+/* Copy committed records into staging: true if anything was staged. */
+static bool stage(struct dtopic *t)
+{
+	struct ring_topic *r = t->ring;
+	int rc;
+	uint64_t end = ringi_committed_end(r, t->drained, r->capacity, &rc);
+	int64_t n = 0;
+
+	if (end > t->drained) {
+		/* Contiguous even across the ring's end: it is mapped twice. */
+		n = seglog_append(t->log, t->drained, r->data + (t->drained & r->mask),
+				  end - t->drained);
+		if (n > 0)
+			t->drained += (uint64_t)n;
+	}
+	if (rc < 0 || n < 0) {
+		t->broken = true;
+		log_error("topic %s: a malformed record header at position %llu in the ring; "
+			  "nothing from there on is written to disk (a process is writing "
+			  "garbage into the ring?)",
+			  t->name, (unsigned long long)t->drained);
+	}
+	return n > 0;
+}
+
+static bool sync_due(const struct dtopic *t, uint64_t now, bool final)
+{
+	if (t->persisted <= t->durable)
+		return false;
+	if (final)
+		return true;
+	switch (t->config.fsync_policy) {
+	case RING_FSYNC_ALWAYS:
+		return true;
+	case RING_FSYNC_INTERVAL:
+		return now - t->last_sync_ns >= t->config.fsync_interval_ns;
+	default:
+		return false;
+	}
+}
+
+bool drain_topic(struct dtopic *t, uint64_t now, bool final)
+{
+	bool moved = false;
+	uint64_t pos;
+	int rc;
+
+	if (t->io_error && now < t->retry_at_ns && !final)
+		return false;
+	if (!t->broken)
+		moved = stage(t);
+	if (t->drained > t->persisted || t->io_error) {
+		rc = seglog_flush(t->log, &pos);
+		if (rc < 0) {
+			io_failed(t, rc, "writing segment files", now);
+			return moved;
+		}
+		io_recovered(t);
+		if (pos > t->persisted) {
+			t->persisted = pos;
+			ringi_publish_persisted(t->ring, pos);
+			moved = true;
+		}
+	}
+	if (sync_due(t, now, final)) {
+		rc = seglog_sync(t->log, &pos);
+		if (rc < 0) {
+			io_failed(t, rc, "fsync of segment files", now);
+			return moved;
+		}
+		t->last_sync_ns = now;
+		if (pos > t->durable) {
+			t->durable = pos;
+			ringi_publish_durable(t->ring, pos);
+		}
+	}
+	/* Reuse what is persisted; also repairs claims of dead producers,
+	 * which would otherwise stall this drain. At most every millisecond
+	 * when idle: a stalled frontier costs a /proc lookup per call.
+	 * -EBUSY: a producer is doing it right now, which is as good. */
+	if (moved || now - t->last_maintain_ns >= 1000000u) {
+		t->last_maintain_ns = now;
+		(void)ring_topic_maintain(t->ring);
+	}
+	return moved;
+}
+
+bool drain_pending(const struct dtopic *t, uint64_t now)
+{
+	const struct ring_topic *r = t->ring;
+	uint64_t w;
+
+	if (t->broken)
+		return false;
+	if (sync_due(t, now, false))
+		return true;
+	/* seq_cst: this is the condition checked after registering as a
+	 * sleeper on the data futex (the W2 side of the handshake). */
+	w = ring_load_seq_cst(&ringi_header_at(r, t->drained)->word);
+	return ring_word_state(w) >= RING_STATE_COMMITTED &&
+	       ring_word_lap(w) == ring_lap_of(t->drained, r->capacity_shift);
+}
+
+uint64_t drain_next_deadline(const struct dtopic *t)
+{
+	uint64_t d = UINT64_MAX;
+
+	if (t->io_error)
+		d = t->retry_at_ns;
+	if (t->persisted > t->durable && t->config.fsync_policy == RING_FSYNC_INTERVAL &&
+	    t->last_sync_ns + t->config.fsync_interval_ns < d)
+		d = t->last_sync_ns + t->config.fsync_interval_ns;
+	return d;
+}
