@@ -10,5 +10,6 @@
 #include <libring/topic.h>
 #include <libring/producer.h>
 #include <libring/reader.h>
+#include <libring/consumer.h>
 
 #endif /* LIBRING_H */

@@ -60,6 +60,7 @@ struct ring_topic {
 	unsigned capacity_shift;
 	uint32_t flags;
 	char name[RING_TOPIC_NAME_MAX + 1];
+	char data_dir[4096];		/* canonical; "" when the topic has none */
 };
 
 static inline struct ring_record_header *ringi_header_at(const struct ring_topic *t, uint64_t pos)
@@ -108,6 +109,21 @@ void ringi_unmap(struct ring_topic *t);
 int ringi_topic_create_ring(const char *data_dir, const char *name,
 			    const struct ring_topic_config *config, uint64_t base_pos,
 			    struct ring_topic **ret_topic);
+
+/* ---- history: what is older than the ring (history.c) ---- */
+
+/* Read the record at @pos from the topic's segment files into @buf
+ * (max_record bytes): 1 record, 0 padding (rec->next_position set),
+ * -ERANGE if no file holds it (retention, or an ephemeral topic),
+ * -EBADMSG if it is damaged. */
+int ringi_segment_read_fallback(struct ring_topic *t, uint64_t pos, void *buf,
+				struct ring_record *rec);
+/* The oldest retained position: the first segment's base, or the ring's
+ * oldest for an ephemeral topic. */
+uint64_t ringi_earliest_position(struct ring_topic *t);
+/* The first record with timestamp >= @ts_ns (segment time indexes, then
+ * the ring); the tail if there is none. */
+uint64_t ringi_position_for_time(struct ring_topic *t, uint64_t ts_ns);
 
 /* ---- time (clock.c) ---- */
 

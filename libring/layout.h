@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "libring/consumer.h"	/* RING_MAX_GROUPS, RING_MAX_MEMBERS */
 
 #define RING_CACHELINE 64u
 /* "RLRING!\n" read as a little-endian u64: a byte-order mismatch shows. */
@@ -29,7 +30,8 @@
 
 #define RING_MAX_PRODUCERS 128u		/* slot numbers fit the header word */
 #define RING_MAX_GATING_READERS 16u
-#define RING_CONTROL_BYTES (64u * 1024u)	/* a multiple of every page size */
+#define RING_GROUP_INFLIGHT 256u	/* unacked deliveries per shared group */
+#define RING_CONTROL_BYTES (512u * 1024u)	/* a multiple of every page size */
 #define RING_MIN_CAPACITY_BYTES (64u * 1024u)
 #define RING_MAX_CAPACITY_BYTES (UINT64_C(1) << 34)	/* 16 GiB */
 
@@ -118,6 +120,71 @@ struct ring_gating_slot {
 	ring_atomic_u64 pos;
 };
 
+/*
+ * ---- Consumer groups ----
+ *
+ * A group slot is found by its name's hash with linear probing, so that
+ * two processes creating the same group race for the same slot. `state`
+ * goes FREE -> INIT (CAS by the creator, who then writes the name, mode
+ * and start) -> ACTIVE (G4 release); others read the name only after G4.
+ */
+enum ring_group_slot_state {
+	RING_GROUP_FREE = 0,
+	RING_GROUP_INIT = 1,
+	RING_GROUP_ACTIVE = 2,
+};
+
+/* A member of a shared group. `owner` by CAS from 0 (the member) and back
+ * (the member on close, or anyone who finds it dead); `heartbeat_ns` and
+ * `delivered` by the member only. */
+struct ring_member_slot {
+	alignas(RING_CACHELINE) ring_atomic_u64 owner;	/* pid | start_ticks << 32 */
+	ring_atomic_u64 heartbeat_ns;			/* CLOCK_REALTIME, statistic */
+	ring_atomic_u64 delivered;			/* statistic */
+};
+
+/*
+ * An unacked delivery of a shared group. `meta` is the entry's state word,
+ * changed only by CAS (whoever wins owns the entry); `pos` is written by
+ * the entry's owner while it is PENDING, and set to RING_POS_NONE before
+ * the entry is freed.
+ *
+ *   meta bits  0..47 deadline, CLOCK_MONOTONIC ms (redeliver after it)
+ *             48..55 deliveries so far
+ *             56..61 member slot
+ *             62..63 state: 0 FREE, 1 PENDING (claiming `pos`),
+ *                    2 DELIVERED, 3 RELEASED (nacked or left by a closed
+ *                    member: redeliverable after the deadline)
+ */
+struct ring_inflight {
+	ring_atomic_u64 meta;
+	ring_atomic_u64 pos;
+};
+
+struct ring_group_slot {
+	alignas(RING_CACHELINE) ring_atomic_u64 state;	/* creator pid << 8 | slot state */
+	uint32_t mode;			/* enum ring_group_mode; written before G4 */
+	uint32_t reserved;
+	char name[64];			/* written before G4 */
+	/* The committed position: everything below was processed. Exclusive:
+	 * the owner stores it (G5 release). Shared: the low watermark of
+	 * acks, raised by CAS (G6) by members and ringd. */
+	alignas(RING_CACHELINE) ring_atomic_u64 committed;
+	ring_atomic_u64 commit_seq;	/* bumped on every commit: ringd logs changes */
+	/* Exclusive: the one member (CAS), its heartbeat. */
+	ring_atomic_u64 owner;
+	ring_atomic_u64 heartbeat_ns;
+	/* Shared: the next position to hand out (CAS by members, G7). */
+	alignas(RING_CACHELINE) ring_atomic_u64 next;
+	/* Statistics, relaxed. */
+	ring_atomic_u64 delivered;
+	ring_atomic_u64 redelivered;
+	ring_atomic_u64 dead_lettered;
+	ring_atomic_u64 acked;
+	struct ring_member_slot members[RING_MAX_MEMBERS];
+	struct ring_inflight inflight[RING_GROUP_INFLIGHT];
+};
+
 struct ring_control {
 	struct ring_shm_header hdr;
 
@@ -144,6 +211,7 @@ struct ring_control {
 
 	struct ring_producer_slot producers[RING_MAX_PRODUCERS];
 	struct ring_gating_slot gating[RING_MAX_GATING_READERS];
+	struct ring_group_slot groups[RING_MAX_GROUPS];
 };
 
 /*
@@ -195,6 +263,8 @@ enum ring_record_state {
 	((uint32_t)(sizeof(struct ring_control) ^                                     \
 		    (offsetof(struct ring_control, producers) << 8) ^                  \
 		    (offsetof(struct ring_control, gating) << 4) ^                     \
+		    (offsetof(struct ring_control, groups) << 12) ^                    \
+		    (sizeof(struct ring_group_slot) << 20) ^                           \
 		    (sizeof(struct ring_record_header) << 24) ^                        \
 		    (RING_MAX_PRODUCERS << 16) ^ RING_CACHELINE))
 

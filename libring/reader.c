@@ -225,6 +225,8 @@ static int read_one(struct ring_reader *r, struct ring_record *rec)
 		rec->next_position = pos + span;
 		rec->timestamp_ns = h->timestamp_ns;
 		rec->type = h->type;
+		rec->deliveries = 1;
+		rec->reserved = 0;
 		if (r->gate) {
 			rec->payload = h + 1;
 		} else {

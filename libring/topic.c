@@ -8,6 +8,7 @@
  * directory, never sees a ring without its settings.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,6 +37,15 @@ static int check_data_dir(const char *data_dir)
 static mode_t dir_mode(unsigned file_mode)
 {
 	return 0700 | ((file_mode & 0060) ? 0050 : 0) | ((file_mode & 0006) ? 0005 : 0);
+}
+
+static void set_data_dir(struct ring_topic *t, const char *data_dir)
+{
+	char canon[PATH_MAX];
+
+	t->data_dir[0] = '\0';
+	if (data_dir && realpath(data_dir, canon))
+		snprintf(t->data_dir, sizeof(t->data_dir), "%s", canon);
 }
 
 static unsigned capacity_shift(uint64_t cap)
@@ -113,6 +123,8 @@ int ringi_topic_create_ring(const char *data_dir, const char *name,
 	t->max_record = c->max_record_bytes;
 	t->flags = c->flags;
 	snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
+	if (!(c->flags & RING_TOPIC_ANON))
+		set_data_dir(t, data_dir);
 	handle_init(t);
 	control_init(t, c, name, base_pos);
 	*ret_topic = t;
@@ -188,6 +200,7 @@ int ring_topic_open(const char *data_dir, const char *name, struct ring_topic **
 		return rc;
 	}
 	handle_init(t);
+	set_data_dir(t, data_dir);
 	*ret_topic = t;
 	return 0;
 }

@@ -57,6 +57,9 @@ struct ring_record {
 	uint64_t position;	/**< the record's position */
 	uint64_t next_position;	/**< the position after it */
 	uint64_t timestamp_ns;	/**< CLOCK_REALTIME when it was reserved */
+	uint32_t deliveries;	/**< 1 on first delivery; more when a shared
+				     consumer group redelivers it */
+	uint32_t reserved;
 };
 
 /**

@@ -1,0 +1,750 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consumer.c - consumer groups' members: exclusive (one reader, commits)
+ * and shared (competing readers, acks, redelivery, dead letters).
+ *
+ * Records are read at explicit positions (read_at): from the ring while it
+ * holds them, validated as an ordinary reader validates (C1, C2), else from
+ * the segment files. An exclusive member owns the group's slot (owner word
+ * with pid and start time, taken over from a dead owner) and publishes its
+ * committed position (G5). Shared members claim positions by CAS on the
+ * group's `next` (G7) after recording the claim in an in-flight entry, so
+ * that a member dying at any instruction leaves its records redeliverable:
+ *
+ *   entry: FREE -CAS-> PENDING(me) ; pos = p ; next: p -CAS-> p + span
+ *          ; PENDING -CAS-> DELIVERED(me, deadline)
+ *   ack:   DELIVERED(me) -CAS-> RELEASED(me, never) ; pos = NONE ; FREE
+ *   nack:  DELIVERED(me) -CAS-> RELEASED(me, now + delay)
+ *   redelivery: DELIVERED/RELEASED past its deadline, or of a dead member
+ *          -CAS-> DELIVERED(other, deliveries + 1)
+ *
+ * The group's committed position is then the lowest position still in an
+ * entry, or `next` (ringi_group_watermark()).
+ */
+#include <string.h>
+
+#include "group.h"
+#include "internal.h"
+
+#define KNOWN_FLAGS (RING_CONSUMER_DURABLE | RING_CONSUMER_MANUAL_COMMIT)
+#define DEFAULT_AUTO_COMMIT_NS 1000000000u
+#define DEFAULT_ACK_WAIT_NS UINT64_C(30000000000)
+#define DEFAULT_MAX_DELIVER 5u
+#define BEAT_INTERVAL_NS 100000000u
+#define SCAN_INTERVAL_NS 1000000u	/* redelivery scans at most every ms */
+#define NEVER_MS RING_INFLIGHT_DEADLINE_MASK
+
+struct ring_consumer {
+	struct ring_topic *topic;
+	struct ring_group_slot *g;
+	uint32_t mode;
+	uint32_t flags;
+	uint32_t reset;
+	unsigned member;		/* shared: our member slot */
+	uint64_t owner;			/* our owner word */
+	uint64_t pos;			/* exclusive: next position to read */
+	uint64_t delivered_pos;		/* exclusive: end of what was delivered */
+	uint64_t last_commit_ns;
+	uint64_t auto_commit_ns;
+	uint64_t ack_wait_ns;
+	unsigned max_deliver;
+	unsigned inflight_hint;		/* where to look for a free entry */
+	uint64_t next_scan_ns;
+	uint64_t last_beat_ns;
+	uint8_t *buf;			/* copies of records, max_record bytes */
+	struct ring_producer *dlq;	/* dead letters, opened on first use */
+	struct ring_topic *dlq_topic;
+};
+
+static uint64_t now_ms(void)
+{
+	return ringi_now_ns() / 1000000u;
+}
+
+/* ---- reading a record at a position ---- */
+
+/*
+ * 1: a record, in @rec (payload copied into c->buf); 0: padding of
+ * *ret_span bytes; -EAGAIN: not committed yet; -ERANGE: older than the
+ * ring holds; -EBADMSG: a malformed header.
+ */
+static int read_at(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
+		   uint64_t *ret_span)
+{
+	struct ring_topic *t = c->topic;
+	struct ring_control *ctl = t->ctl;
+	struct ring_record_header *h = ringi_header_at(t, pos);
+	uint64_t w, span;
+	uint32_t len;
+
+	/* C1 (acquire) pairs with P3: payload visible with the commit. */
+	w = ring_load_acquire(&h->word);
+	if (ring_word_lap(w) != ring_lap_of(pos, t->capacity_shift) ||
+	    ring_word_state(w) < RING_STATE_COMMITTED)
+		return pos < ring_load_acquire(&ctl->oldest.pos) ? -ERANGE : -EAGAIN;
+	span = ring_word_span(w, t->max_record, t->max_span);
+	if (!span)
+		return -EBADMSG;
+	if ((c->flags & RING_CONSUMER_DURABLE) && pos + span > ring_load_acquire(&ctl->durable.pos))
+		return -EAGAIN;
+	if (ring_word_state(w) == RING_STATE_SKIPPED) {
+		*ret_span = span;
+		return 0;
+	}
+	len = ring_word_len(w);
+	memcpy(c->buf, h + 1, len);
+	rec->timestamp_ns = h->timestamp_ns;
+	rec->type = h->type;
+	/* C2 pairs with M2: the copy is intact only if nothing below it was
+	 * announced for reuse meanwhile. */
+	if (ring_seqlock_validate(&ctl->oldest.pos) > pos)
+		return -ERANGE;
+	rec->payload = c->buf;
+	rec->len = len;
+	rec->position = pos;
+	rec->next_position = pos + span;
+	rec->deliveries = 1;
+	rec->reserved = 0;
+	return 1;
+}
+
+/* Where a consumer whose position is gone goes: the reset policy. */
+static uint64_t reset_position(const struct ring_consumer *c)
+{
+	struct ring_control *ctl = c->topic->ctl;
+
+	if (c->reset == RING_RESET_LATEST)
+		return ring_load_acquire(&ctl->tail.pos);
+	return ring_load_acquire(&ctl->oldest.pos);
+}
+
+/* ---- waiting ---- */
+
+struct data_wait {
+	struct ring_consumer *c;
+	uint64_t pos;
+};
+
+static bool data_ready(void *arg)
+{
+	const struct data_wait *d = arg;
+	const struct ring_topic *t = d->c->topic;
+	uint64_t w = ring_load_seq_cst(&ringi_header_at(t, d->pos)->word);
+
+	if (d->c->flags & RING_CONSUMER_DURABLE)
+		return ring_load_seq_cst(&t->ctl->durable.pos) > d->pos;
+	return (ring_word_state(w) >= RING_STATE_COMMITTED &&
+		ring_word_lap(w) == ring_lap_of(d->pos, t->capacity_shift)) ||
+	       ring_load_seq_cst(&t->ctl->oldest.pos) > d->pos;
+}
+
+/*
+ * Wait until the record at @pos may be ready: spin first, then sleep in
+ * slices (running housekeeping when a claim blocks it). 0 to look again,
+ * or -EAGAIN / -ETIMEDOUT.
+ */
+static int wait_for(struct ring_consumer *c, uint64_t pos, int64_t timeout_ns, uint64_t *deadline)
+{
+	struct data_wait d = { .c = c, .pos = pos };
+	struct ring_topic *t = c->topic;
+	uint64_t now = ringi_now_ns();
+	struct ring_futex_line *f;
+
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	if (!*deadline)
+		*deadline = ringi_deadline(timeout_ns, now);
+	if (now >= *deadline)
+		return -ETIMEDOUT;
+	for (unsigned i = 0; i < 256; i++) {
+		if (data_ready(&d))
+			return 0;
+		ring_cpu_relax();
+	}
+	if (ring_load_acquire(&t->ctl->tail.pos) > pos && !data_ready(&d))
+		(void)ring_topic_maintain(t);
+	f = (c->flags & RING_CONSUMER_DURABLE) ? &t->ctl->durable_wait : &t->ctl->data_wait;
+	/* Shared members also wake for redeliveries: sleep at most a scan. */
+	ringi_wait_slice(f, data_ready, &d,
+			 *deadline - now < RING_SLEEP_SLICE_NS ? *deadline - now
+							      : RING_SLEEP_SLICE_NS);
+	return 0;
+}
+
+static void heartbeat(struct ring_consumer *c, uint64_t now)
+{
+	if (now - c->last_beat_ns < BEAT_INTERVAL_NS)
+		return;
+	c->last_beat_ns = now;
+	/* Statistics for people: relaxed. */
+	if (c->mode == RING_GROUP_EXCLUSIVE)
+		ring_store_relaxed(&c->g->heartbeat_ns, ringi_realtime_ns());
+	else
+		ring_store_relaxed(&c->g->members[c->member].heartbeat_ns, ringi_realtime_ns());
+}
+
+/* ---- exclusive groups ---- */
+
+static bool still_owner(const struct ring_consumer *c)
+{
+	return ring_load_acquire(&c->g->owner) == c->owner;
+}
+
+int ring_consumer_commit(struct ring_consumer *c, uint64_t pos)
+{
+	ring_validate_or_return(c && c->mode == RING_GROUP_EXCLUSIVE && pos % 8 == 0, -EINVAL);
+	if (!still_owner(c))
+		return -EBUSY;
+	/* G5 (release): pairs with ringd's acquire when it logs the group,
+	 * and with the next owner's acquire at takeover. */
+	ring_store_release(&c->g->committed, pos);
+	ring_fetch_add_relaxed(&c->g->commit_seq, 1);
+	c->last_commit_ns = ringi_now_ns();
+	return 0;
+}
+
+static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int64_t timeout_ns)
+{
+	uint64_t deadline = 0, now = ringi_now_ns(), span = 0;
+	int rc;
+
+	if (!still_owner(c))
+		return -EBUSY;
+	heartbeat(c, now);
+	/* Auto-commit: the caller asking for more means it is done with what
+	 * it had (Kafka's rule). */
+	if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) &&
+	    now - c->last_commit_ns >= c->auto_commit_ns &&
+	    c->delivered_pos != ring_load_relaxed(&c->g->committed))
+		(void)ring_consumer_commit(c, c->delivered_pos);
+
+	/* Bounded: each turn delivers, skips padding, or waits. */
+	for (uint64_t turns = 0; turns < c->topic->capacity; turns++) {
+		rc = read_at(c, c->pos, rec, &span);
+		if (rc == 1) {
+			c->pos = rec->next_position;
+			c->delivered_pos = c->pos;
+			ring_fetch_add_relaxed(&c->g->delivered, 1);
+			return 0;
+		}
+		if (rc == 0) {
+			c->pos += span;
+			continue;
+		}
+		if (rc == -ERANGE) {
+			rc = ringi_segment_read_fallback(c->topic, c->pos, c->buf, rec);
+			if (rc == 1) {
+				c->pos = rec->next_position;
+				c->delivered_pos = c->pos;
+				ring_fetch_add_relaxed(&c->g->delivered, 1);
+				return 0;
+			}
+			if (rc == 0) {
+				c->pos = rec->next_position;	/* padding on disk */
+				continue;
+			}
+			if (rc != -ERANGE)
+				return rc;
+			/* Gone from the ring and the files: reset policy. */
+			c->pos = reset_position(c);
+			continue;
+		}
+		if (rc != -EAGAIN)
+			return rc;
+		rc = wait_for(c, c->pos, timeout_ns, &deadline);
+		if (rc < 0)
+			return rc;
+	}
+	return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+}
+
+static int exclusive_join(struct ring_consumer *c)
+{
+	struct ring_group_slot *g = c->g;
+	uint64_t holder = 0;
+
+	/* G8 (acq_rel): we are the member; the previous owner's commits are
+	 * visible to the acquire half. */
+	if (!ring_cas_acq_rel(&g->owner, &holder, c->owner)) {
+		if (ringi_owner_alive(holder))
+			return -EBUSY;
+		if (!ring_cas_acq_rel(&g->owner, &holder, c->owner))
+			return -EBUSY;
+	}
+	c->pos = ring_load_acquire(&g->committed);
+	c->delivered_pos = c->pos;
+	c->last_commit_ns = ringi_now_ns();
+	return 0;
+}
+
+/* ---- shared groups ---- */
+
+static uint64_t deadline_after(uint64_t ns)
+{
+	return now_ms() + (ns + 999999u) / 1000000u;
+}
+
+/* Publish a record that failed max_deliver times to "<topic>.dlq". */
+static int dead_letter(struct ring_consumer *c, const struct ring_record *rec)
+{
+	struct ring_topic *t = c->topic;
+	char name[RING_TOPIC_NAME_MAX + 8];
+	int rc;
+
+	if (!c->dlq) {
+		struct ring_topic_config cfg = {
+			.capacity_bytes = t->capacity,
+			.flags = t->flags & (RING_TOPIC_EPHEMERAL | RING_TOPIC_ANON),
+		};
+
+		if ((size_t)snprintf(name, sizeof(name), "%s.dlq", t->name) > RING_TOPIC_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (t->flags & RING_TOPIC_ANON)
+			return -EOPNOTSUPP;	/* an anonymous topic has no namespace */
+		rc = ring_topic_open(t->data_dir[0] ? t->data_dir : NULL, name, &c->dlq_topic);
+		if (rc == -ENOENT)
+			rc = ring_topic_create(t->data_dir[0] ? t->data_dir : NULL, name, &cfg,
+					       &c->dlq_topic);
+		if (rc == -EEXIST)
+			rc = ring_topic_open(t->data_dir[0] ? t->data_dir : NULL, name,
+					     &c->dlq_topic);
+		if (rc < 0)
+			return rc;
+		rc = ring_producer_open(c->dlq_topic, &c->dlq);
+		if (rc < 0)
+			return rc;
+	}
+	return ring_producer_publish(c->dlq, rec->type, rec->payload, rec->len, 0, NULL);
+}
+
+/* Read the record of an entry we own: ring, then files. 1, 0 (padding:
+ * cannot happen for a claimed position), or -errno. */
+static int read_claimed(struct ring_consumer *c, uint64_t pos, struct ring_record *rec)
+{
+	uint64_t span = 0;
+	int rc = read_at(c, pos, rec, &span);
+
+	if (rc == -ERANGE)
+		rc = ringi_segment_read_fallback(c->topic, pos, c->buf, rec);
+	return rc;
+}
+
+static void entry_free(struct ring_inflight *e, uint64_t meta)
+{
+	/* Mark it closing first, so that no one takes it over while its
+	 * position is cleared; then free it (release: pairs with the next
+	 * claimer's acquire). */
+	uint64_t closing = ringi_inflight_make(RING_INFLIGHT_RELEASED, ringi_inflight_member(meta),
+					       ringi_inflight_deliveries(meta), NEVER_MS);
+
+	if (!ring_cas_acq_rel(&e->meta, &meta, closing))
+		return;
+	ring_store_relaxed(&e->pos, RING_POS_NONE);
+	ring_store_release(&e->meta, 0);
+}
+
+/*
+ * Look for a delivery that is due again (its member died, its ack wait
+ * passed, or it was nacked) and take it over: 1 with @rec filled, 0 if
+ * none, or -errno.
+ */
+static int redeliver(struct ring_consumer *c, struct ring_record *rec)
+{
+	struct ring_group_slot *g = c->g;
+	uint64_t now = ringi_now_ns(), ms = now / 1000000u;
+	int8_t alive[RING_MAX_MEMBERS];
+
+	if (now < c->next_scan_ns)
+		return 0;
+	c->next_scan_ns = now + SCAN_INTERVAL_NS;
+	/* Entries freed without an ack (dead letters, dead members' unused
+	 * claims) also let the committed position move. */
+	ringi_group_raise_committed(g, ringi_group_watermark(g));
+	memset(alive, -1, sizeof(alive));
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		struct ring_inflight *e = &g->inflight[i];
+		uint64_t meta = ring_load_acquire(&e->meta), pos, next;
+		enum ring_inflight_state st = ringi_inflight_state(meta);
+		unsigned m = ringi_inflight_member(meta), d = ringi_inflight_deliveries(meta);
+		bool due;
+		int rc;
+
+		if (st == RING_INFLIGHT_FREE || m == c->member)
+			continue;
+		if (m < RING_MAX_MEMBERS && alive[m] < 0) {
+			uint64_t owner = ring_load_acquire(&g->members[m].owner);
+
+			alive[m] = owner && ringi_owner_alive(owner);
+		}
+		due = (m < RING_MAX_MEMBERS && !alive[m]) || ringi_inflight_deadline(meta) <= ms;
+		if (!due)
+			continue;
+		pos = ring_load_acquire(&e->pos);
+		next = ring_load_acquire(&g->next);
+		if (st == RING_INFLIGHT_PENDING || ringi_inflight_deadline(meta) == NEVER_MS) {
+			/* A dead member's claim in progress, or an ack in
+			 * progress. If the position was never claimed, or
+			 * the ack's position is gone, the entry is just free. */
+			if (pos == RING_POS_NONE || pos >= next || st == RING_INFLIGHT_RELEASED) {
+				entry_free(e, meta);
+				continue;
+			}
+		}
+		/* G9 (acq_rel): the delivery is ours now. */
+		if (!ring_cas_acq_rel(&e->meta, &meta,
+				      ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member, d + 1,
+							  deadline_after(c->ack_wait_ns))))
+			continue;
+		rc = read_claimed(c, pos, rec);
+		if (rc < 1) {
+			/* The record is gone (retention) or corrupt: nothing to
+			 * redeliver; drop the entry so the group moves on. */
+			entry_free(e, ring_load_acquire(&e->meta));
+			if (rc < 0 && rc != -ERANGE)
+				return rc;
+			continue;
+		}
+		if (d >= c->max_deliver) {
+			rc = dead_letter(c, rec);
+			if (rc < 0)
+				return rc;
+			ring_fetch_add_relaxed(&g->dead_lettered, 1);
+			entry_free(e, ring_load_acquire(&e->meta));
+			continue;
+		}
+		rec->deliveries = d + 1;
+		ring_fetch_add_relaxed(&g->redelivered, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Take a FREE in-flight entry as PENDING: its index, or -ENOBUFS. */
+static int entry_take(struct ring_consumer *c)
+{
+	struct ring_group_slot *g = c->g;
+
+	for (unsigned k = 0; k < RING_GROUP_INFLIGHT; k++) {
+		unsigned i = (c->inflight_hint + k) % RING_GROUP_INFLIGHT;
+		uint64_t expected = 0;
+
+		if (ring_load_relaxed(&g->inflight[i].meta) != 0)
+			continue;
+		/* G10 (acq_rel) pairs with entry_free()'s release. */
+		if (ring_cas_acq_rel(&g->inflight[i].meta, &expected,
+				     ringi_inflight_make(RING_INFLIGHT_PENDING, c->member, 1, NEVER_MS))) {
+			c->inflight_hint = i + 1;
+			return (int)i;
+		}
+	}
+	return -ENOBUFS;
+}
+
+static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct ring_record *rec,
+			int64_t timeout_ns)
+{
+	struct ring_group_slot *g = c->g;
+	uint64_t deadline = 0;
+	int rc;
+
+	for (uint64_t turns = 0; turns < c->topic->capacity; turns++) {
+		/* G7 (acquire) pairs with other members' CAS on next. */
+		uint64_t pos = ring_load_acquire(&g->next), span = 0;
+
+		rc = read_at(c, pos, rec, &span);
+		if (rc == -ERANGE) {
+			rc = ringi_segment_read_fallback(c->topic, pos, c->buf, rec);
+			if (rc == -ERANGE) {
+				/* Gone everywhere: move the group on. */
+				(void)ring_cas_acq_rel(&g->next, &pos, reset_position(c));
+				continue;
+			}
+			span = rec->next_position - pos;
+		}
+		if (rc == 0) {
+			/* Padding: move next past it; whoever wins, fine. */
+			(void)ring_cas_acq_rel(&g->next, &pos, pos + span);
+			continue;
+		}
+		if (rc == -EAGAIN) {
+			rc = wait_for(c, pos, timeout_ns, &deadline);
+			if (rc < 0)
+				return rc;
+			if (redeliver(c, rec) == 1)
+				return 2;	/* a redelivery came due while we waited */
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		/* Record the claim before making it: if we die after the CAS
+		 * below, the entry says which record was ours. */
+		ring_store_release(&e->pos, pos);
+		/* G7 (acq_rel): the record is ours. */
+		if (!ring_cas_acq_rel(&g->next, &pos, rec->next_position))
+			continue;
+		return 1;
+	}
+	return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
+}
+
+static int shared_next(struct ring_consumer *c, struct ring_record *rec, int64_t timeout_ns)
+{
+	struct ring_group_slot *g = c->g;
+	struct ring_inflight *e;
+	uint64_t meta;
+	int idx, rc;
+
+	heartbeat(c, ringi_now_ns());
+	rc = redeliver(c, rec);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	idx = entry_take(c);
+	if (idx < 0) {
+		/* Full: maybe some are due for redelivery. */
+		c->next_scan_ns = 0;
+		rc = redeliver(c, rec);
+		return rc == 1 ? 0 : rc < 0 ? rc : -ENOBUFS;
+	}
+	e = &g->inflight[idx];
+	rc = shared_claim(c, e, rec, timeout_ns);
+	meta = ring_load_relaxed(&e->meta);	/* ours while PENDING */
+	if (rc != 1) {
+		/* Nothing claimed (or a redelivery returned instead). */
+		ring_store_relaxed(&e->pos, RING_POS_NONE);
+		ring_store_release(&e->meta, 0);
+		return rc == 2 ? 0 : rc;
+	}
+	/* G9 (release): the delivery is complete; others may now judge its
+	 * deadline. */
+	ring_store_release(&e->meta,
+			   ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member,
+					       ringi_inflight_deliveries(meta),
+					       deadline_after(c->ack_wait_ns)));
+	ring_fetch_add_relaxed(&g->delivered, 1);
+	ring_fetch_add_relaxed(&g->members[c->member].delivered, 1);
+	return 0;
+}
+
+/* Our entry holding @pos: its index, or -ENOENT. */
+static int entry_find(struct ring_consumer *c, uint64_t pos, uint64_t *ret_meta)
+{
+	struct ring_group_slot *g = c->g;
+
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		uint64_t meta = ring_load_acquire(&g->inflight[i].meta);
+
+		if (ringi_inflight_state(meta) == RING_INFLIGHT_DELIVERED &&
+		    ringi_inflight_member(meta) == c->member &&
+		    ring_load_acquire(&g->inflight[i].pos) == pos) {
+			*ret_meta = meta;
+			return (int)i;
+		}
+	}
+	return -ENOENT;
+}
+
+int ring_consumer_ack(struct ring_consumer *c, uint64_t pos)
+{
+	uint64_t meta;
+	int i;
+
+	ring_validate_or_return(c && c->mode == RING_GROUP_SHARED, -EINVAL);
+	i = entry_find(c, pos, &meta);
+	if (i < 0)
+		return i;
+	entry_free(&c->g->inflight[i], meta);
+	ring_fetch_add_relaxed(&c->g->acked, 1);
+	ringi_group_raise_committed(c->g, ringi_group_watermark(c->g));
+	return 0;
+}
+
+int ring_consumer_nack(struct ring_consumer *c, uint64_t pos, uint64_t delay_ns)
+{
+	struct ring_inflight *e;
+	uint64_t meta;
+	int i;
+
+	ring_validate_or_return(c && c->mode == RING_GROUP_SHARED, -EINVAL);
+	i = entry_find(c, pos, &meta);
+	if (i < 0)
+		return i;
+	e = &c->g->inflight[i];
+	/* G9 (acq_rel): back to the group, due after the delay. */
+	if (!ring_cas_acq_rel(&e->meta, &meta,
+			      ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member,
+						  ringi_inflight_deliveries(meta),
+						  deadline_after(delay_ns))))
+		return -ENOENT;
+	c->next_scan_ns = 0;
+	return 0;
+}
+
+static int shared_join(struct ring_consumer *c)
+{
+	struct ring_group_slot *g = c->g;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < RING_MAX_MEMBERS; i++) {
+			uint64_t expected = 0;
+
+			if (ring_cas_acq_rel(&g->members[i].owner, &expected, c->owner)) {
+				c->member = i;
+				ring_store_relaxed(&g->members[i].delivered, 0);
+				return 0;
+			}
+		}
+		/* Full: free the slots of dead members (their deliveries are
+		 * redelivered by the scan, which judges by the owner word). */
+		for (unsigned i = 0; pass == 0 && i < RING_MAX_MEMBERS; i++) {
+			uint64_t owner = ring_load_acquire(&g->members[i].owner);
+
+			if (owner && !ringi_owner_alive(owner))
+				(void)ring_cas_acq_rel(&g->members[i].owner, &owner, 0);
+		}
+	}
+	return -ENOSPC;
+}
+
+/* ---- common ---- */
+
+static uint64_t start_position(struct ring_topic *t, const struct ring_consumer_config *cfg)
+{
+	struct ring_control *ctl = t->ctl;
+
+	switch (cfg->start) {
+	case RING_GROUP_START_LATEST:
+		return ring_load_acquire(&ctl->tail.pos);
+	case RING_GROUP_START_POSITION:
+		return cfg->start_position;
+	case RING_GROUP_START_TIME:
+		return ringi_position_for_time(t, cfg->start_time_ns);
+	default:
+		return ringi_earliest_position(t);
+	}
+}
+
+int ring_consumer_open(struct ring_topic *t, const char *group,
+		       const struct ring_consumer_config *config, struct ring_consumer **ret)
+{
+	struct ring_consumer_config cfg = { 0 };
+	struct ring_consumer *c;
+	int rc;
+
+	ring_validate_or_return(t && ret, -EINVAL);
+	if (config)
+		cfg = *config;
+	ring_validate_or_return(cfg.mode <= RING_GROUP_SHARED && cfg.start <= RING_GROUP_START_TIME &&
+					cfg.reset <= RING_RESET_LATEST && !cfg.reserved &&
+					!(cfg.flags & ~(uint32_t)KNOWN_FLAGS),
+				-EINVAL);
+	ring_validate_or_return(cfg.start != RING_GROUP_START_POSITION || cfg.start_position % 8 == 0,
+				-EINVAL);
+	ring_validate_or_return(!(cfg.flags & RING_CONSUMER_DURABLE) || ringi_is_persistent(t),
+				-EINVAL);
+	rc = ringi_group_name_check(group);
+	if (rc < 0)
+		return rc;
+	c = ringi_alloc_lines(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->buf = aligned_alloc(8, ring_align8(t->max_record) ? ring_align8(t->max_record) : 8);
+	if (!c->buf) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->topic = t;
+	c->flags = cfg.flags;
+	c->reset = cfg.reset;
+	c->auto_commit_ns = cfg.auto_commit_interval_ns ? cfg.auto_commit_interval_ns
+							: DEFAULT_AUTO_COMMIT_NS;
+	c->ack_wait_ns = cfg.ack_wait_ns ? cfg.ack_wait_ns : DEFAULT_ACK_WAIT_NS;
+	c->max_deliver = cfg.max_deliver ? cfg.max_deliver : DEFAULT_MAX_DELIVER;
+	c->owner = ringi_owner_self_process();
+	rc = ringi_group_find(t, group, true, cfg.mode, start_position(t, &cfg), &c->g);
+	if (rc == 0 && c->g->mode != cfg.mode && config)
+		rc = -EINVAL;
+	if (rc == 0) {
+		c->mode = c->g->mode;
+		rc = c->mode == RING_GROUP_EXCLUSIVE ? exclusive_join(c) : shared_join(c);
+	}
+	if (rc < 0) {
+		free(c->buf);
+		free(c);
+		return rc;
+	}
+	*ret = c;
+	return 0;
+}
+
+struct ring_consumer *ring_consumer_close(struct ring_consumer *c)
+{
+	if (!c)
+		return NULL;
+	if (c->mode == RING_GROUP_EXCLUSIVE) {
+		uint64_t me = c->owner;
+
+		if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) && still_owner(c))
+			(void)ring_consumer_commit(c, c->delivered_pos);
+		/* G8 (release): our commits are done before the group is free. */
+		(void)ring_cas_acq_rel(&c->g->owner, &me, 0);
+	} else {
+		struct ring_group_slot *g = c->g;
+		uint64_t me = c->owner;
+
+		/* Hand our unacked deliveries back, due at once. */
+		for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+			uint64_t meta = ring_load_acquire(&g->inflight[i].meta);
+
+			if (ringi_inflight_state(meta) == RING_INFLIGHT_DELIVERED &&
+			    ringi_inflight_member(meta) == c->member)
+				(void)ring_cas_acq_rel(
+					&g->inflight[i].meta, &meta,
+					ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member,
+							    ringi_inflight_deliveries(meta), 0));
+		}
+		(void)ring_cas_acq_rel(&g->members[c->member].owner, &me, 0);
+	}
+	c->dlq = ring_producer_close(c->dlq);
+	c->dlq_topic = ring_topic_close(c->dlq_topic);
+	free(c->buf);
+	free(c);
+	return NULL;
+}
+
+int ring_consumer_next(struct ring_consumer *c, struct ring_record *ret, int64_t timeout_ns)
+{
+	struct ring_record rec;
+	int rc;
+
+	ring_validate_or_return(c && ret, -EINVAL);
+	rc = c->mode == RING_GROUP_EXCLUSIVE ? exclusive_next(c, &rec, timeout_ns)
+					     : shared_next(c, &rec, timeout_ns);
+	if (rc == 0)
+		*ret = rec;
+	return rc;
+}
+
+int ring_consumer_poll(struct ring_consumer *c, ring_record_fn fn, void *arg, unsigned max_count,
+		       int64_t timeout_ns)
+{
+	struct ring_record rec;
+	unsigned n = 0;
+	int rc;
+
+	ring_validate_or_return(c && fn && max_count > 0, -EINVAL);
+	rc = ring_consumer_next(c, &rec, timeout_ns);
+	while (rc == 0) {
+		n++;
+		if (fn(&rec, arg) != 0 || n == max_count)
+			break;
+		rc = ring_consumer_next(c, &rec, 0);
+	}
+	return n > 0 ? (int)n : rc;
+}
+
+uint64_t ring_consumer_position(const struct ring_consumer *c)
+{
+	if (!c)
+		return 0;
+	return c->mode == RING_GROUP_EXCLUSIVE ? c->pos : ring_load_acquire(&c->g->next);
+}
