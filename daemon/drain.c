@@ -107,6 +107,21 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 			moved = true;
 		}
 	}
+	/* Committed group positions, at most every millisecond: appended
+	 * now, synced with the data below. */
+	if (final || now - t->last_offsets_ns >= 1000000u) {
+		t->last_offsets_ns = now;
+		rc = offsets_collect(t->offsets, t->ring);
+		if (rc < 0)
+			io_failed(t, rc, "appending to the offsets log", now);
+	}
+	if (sync_due(t, now, final) || (final && t->offsets)) {
+		rc = offsets_sync(t->offsets);
+		if (rc < 0) {
+			io_failed(t, rc, "fsync of the offsets log", now);
+			return moved;
+		}
+	}
 	if (sync_due(t, now, final)) {
 		rc = seglog_sync(t->log, &pos);
 		if (rc < 0) {

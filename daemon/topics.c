@@ -30,6 +30,7 @@ static void topic_free(struct dtopic *t, uint64_t self)
 	}
 	if (t->log)
 		seglog_close(t->log);
+	offsets_close(t->offsets);
 	free(t);
 }
 
@@ -70,6 +71,7 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 {
 	struct seglog_recovery rec = { 0 };
 	struct dtopic *t;
+	bool created = false;
 	uint64_t end;
 	int rc;
 
@@ -100,6 +102,7 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 		rc = ring_resume(t, end);
 	} else if (rc == -ENOENT) {
 		rc = ringi_topic_create_ring(set->data_dir, name, &t->config, end, &t->ring);
+		created = rc == 0;
 		if (rc == 0)
 			log_info("topic %s: created its ring (%llu bytes) at position %llu", name,
 				 (unsigned long long)t->config.capacity_bytes,
@@ -120,6 +123,13 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 	rc = ringi_daemon_attach(t->ring, set->self);
 	if (rc < 0) {
 		log_errno(LOG_LVL_ERROR, rc, "topic %s: another ringd serves its ring", name);
+		goto fail;
+	}
+	/* Groups live in the ring while the host is up; after a reboot they
+	 * come back from the offsets log. */
+	rc = offsets_open(t->dir, t->ring, created, end, &t->offsets);
+	if (rc < 0) {
+		log_errno(LOG_LVL_ERROR, rc, "topic %s: opening its offsets log", name);
 		goto fail;
 	}
 	/* What a previous ringd wrote may still be only in the page cache:

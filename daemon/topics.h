@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "libring/topic.h"
+#include "offsets.h"
 #include "seglog.h"
 
 struct dtopic {
@@ -20,6 +21,8 @@ struct dtopic {
 	struct ring_topic_config config;
 	struct ring_topic *ring;
 	struct seglog *log;
+	struct offsets *offsets;
+	uint64_t last_offsets_ns;
 	uint64_t drained;	/* next position to stage: seglog_end() */
 	uint64_t persisted;	/* last published `persisted` */
 	uint64_t durable;	/* last published `durable` */

@@ -274,16 +274,32 @@ static uint64_t gate_of(const struct ring_topic *t, uint64_t frontier)
 	return gate;
 }
 
+/*
+ * Reuse space only when producers are short of it, and then a quarter of
+ * the ring at a time: what is not reused stays readable from the ring, so
+ * lagging readers keep as much history as possible and cleaning is done in
+ * large chunks. Producers always have room for the largest claim
+ * (max_span = capacity / 4) when the gate allows it.
+ */
 static void clean_and_raise(struct ring_topic *t, uint64_t gate)
 {
 	struct ring_control *ctl = t->ctl;
 	/* Only lease holders store the limit: relaxed. Everything below
 	 * limit - capacity has been zeroed by a previous holder. */
-	uint64_t cleaned = ring_load_relaxed(&ctl->limit.pos) - t->capacity;
+	uint64_t limit = ring_load_relaxed(&ctl->limit.pos);
+	uint64_t cleaned = limit - t->capacity;
+	/* M1 (acquire), as in maintain_locked(). */
+	uint64_t tail = ring_load_acquire(&ctl->tail.pos);
+	uint64_t target = tail + t->capacity / 2 - t->capacity;
 	uint64_t len, half;
 
-	if (gate <= cleaned)
+	if (limit >= tail + t->max_span)
+		return;		/* room enough: keep the history */
+	if (target > gate)
+		target = gate;
+	if (target <= cleaned)
 		return;
+	gate = target;
 	len = gate - cleaned;
 	RING_ASSERT(len <= t->capacity);
 	/* M2: readers of positions below the gate must see that their
