@@ -9,13 +9,15 @@
  * and stops cleanly on SIGTERM or SIGINT: drain, fsync, exit 0. SIGHUP
  * re-reads the topics' settings.
  *
- * One thread serves every topic: a pass over the topics does the work
- * that is ready; when there is none it sleeps on all the rings' data
- * futexes at once (futex_waitv), so producers wake it when they commit
- * and pay nothing while it is busy.
+ * One thread serves every topic (one per NUMA node with bound topics, run
+ * on that node): a pass over its topics does the work that is ready; when
+ * there is none it sleeps on all the rings' data futexes at once
+ * (futex_waitv), so producers wake it when they commit and pay nothing
+ * while it is busy.
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -27,6 +29,10 @@
 #include "internal.h"
 #include "log.h"
 #include "topics.h"
+
+#if RING_HAVE_NUMA
+#include <numa.h>
+#endif
 
 #define DISCOVER_INTERVAL_NS 50000000u	/* new topics picked up within 100 ms */
 #define BEAT_INTERVAL_NS 100000000u
@@ -347,12 +353,45 @@ static void serve(struct topic_set *set)
 	}
 }
 
+/* One worker: a topic set served by one thread until the stop signal. */
+struct worker {
+	struct topic_set set;
+	pthread_t thread;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+
+#if RING_HAVE_NUMA
+	/* The drain of a node's topics runs on that node, next to the ring
+	 * memory it copies from. */
+	if (w->set.node > 0 && numa_run_on_node(w->set.node) < 0)
+		log_warn("cannot run on NUMA node %d; draining its topics from anywhere",
+			 w->set.node);
+#endif
+	serve(&w->set);
+	log_info("stopping: draining %u topic%s", w->set.count, w->set.count == 1 ? "" : "s");
+	final_drain(&w->set);
+	topics_close_all(&w->set);
+	return NULL;
+}
+
+static int numa_nodes(void)
+{
+#if RING_HAVE_NUMA
+	if (numa_available() >= 0)
+		return numa_max_node() + 1;
+#endif
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_options o = { 0 };
-	struct topic_set set = { 0 };
+	struct worker *workers;
 	struct stat st;
-	int rc, lock_fd;
+	int rc, lock_fd, nodes;
 
 	rc = parse_args(argc, argv, &o);
 	if (rc)
@@ -370,17 +409,37 @@ int main(int argc, char **argv)
 		log_errno(LOG_LVL_ERROR, rc, "installing signal handlers");
 		return 1;
 	}
-	set.data_dir = o.data_dir;
-	set.self = ringi_owner_self_process();
-	set.seg_options.direct_io = o.direct_io;
-	set.seg_options.staging_bytes = o.staging_bytes;
-	log_info("serving %s (pid %d)", o.data_dir, (int)getpid());
+	nodes = numa_nodes();
+	workers = calloc((size_t)nodes, sizeof(*workers));
+	if (!workers) {
+		log_error("out of memory");
+		return 1;
+	}
+	log_info("serving %s (pid %d, %d NUMA node%s)", o.data_dir, (int)getpid(), nodes,
+		 nodes == 1 ? "" : "s");
+	/* Worker 0 (this thread, not pinned) serves node 0 and unbound
+	 * topics; one more per node. On one node that is all there is. */
+	for (int i = 0; i < nodes; i++) {
+		struct topic_set *set = &workers[i].set;
 
-	serve(&set);
-
-	log_info("stopping: draining %u topic%s", set.count, set.count == 1 ? "" : "s");
-	final_drain(&set);
-	topics_close_all(&set);
+		set->data_dir = o.data_dir;
+		set->node = i;
+		set->nodes = nodes;
+		set->self = ringi_owner_self_process();
+		set->seg_options.direct_io = o.direct_io;
+		set->seg_options.staging_bytes = o.staging_bytes;
+	}
+	for (int i = 1; i < nodes; i++)
+		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0) {
+			log_error("cannot start the worker of NUMA node %d", i);
+			stop_requested = 1;
+			nodes = i;
+			break;
+		}
+	worker_run(&workers[0]);
+	for (int i = 1; i < nodes; i++)
+		(void)pthread_join(workers[i].thread, NULL);
+	free(workers);
 	(void)close(lock_fd);
 	log_info("stopped cleanly");
 	return 0;

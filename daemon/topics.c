@@ -172,15 +172,28 @@ static bool is_topic_dir(const char *data_dir, const char *name)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Is @name this worker's? Each NUMA node has a worker; topics not bound,
+ * or bound to a node that does not exist, belong to node 0's. */
+static bool is_mine(const struct topic_set *set, const char *name)
+{
+	struct ring_topic_config c;
+	char dir[PATH_MAX];
+	int node;
+
+	if (set->nodes <= 1)
+		return true;
+	snprintf(dir, sizeof(dir), "%s/%s", set->data_dir, name);
+	if (ringi_config_read(dir, &c) < 0)
+		return set->node == 0;	/* the attach will report it */
+	node = (c.flags & RING_TOPIC_NUMA) && c.numa_node < set->nodes ? c.numa_node : 0;
+	return node == set->node;
+}
+
 /* Topics that failed to attach are retried at most this often. */
 #define ATTACH_RETRY_NS 5000000000u
 
 void topics_discover(struct topic_set *set)
 {
-	static struct {
-		char name[RING_TOPIC_NAME_MAX + 1];
-		uint64_t at;
-	} failed[64];
 	struct dirent *e;
 	DIR *d = opendir(set->data_dir);
 
@@ -197,12 +210,12 @@ void topics_discover(struct topic_set *set)
 			t->seen = true;
 			continue;
 		}
-		if (!is_topic_dir(set->data_dir, e->d_name))
+		if (!is_topic_dir(set->data_dir, e->d_name) || !is_mine(set, e->d_name))
 			continue;
 		for (unsigned i = 0; i < 64; i++)
-			if (!strcmp(failed[i].name, e->d_name))
+			if (!strcmp(set->failed[i].name, e->d_name))
 				slot = i;
-		if (slot < 64 && now - failed[slot].at < ATTACH_RETRY_NS)
+		if (slot < 64 && now - set->failed[slot].at_ns < ATTACH_RETRY_NS)
 			continue;
 		if (set->count == set->cap) {
 			unsigned cap = set->cap ? set->cap * 2 : 16;
@@ -223,9 +236,9 @@ void topics_discover(struct topic_set *set)
 			/* The name was validated: at most RING_TOPIC_NAME_MAX. */
 			size_t len = strnlen(e->d_name, RING_TOPIC_NAME_MAX);
 
-			memcpy(failed[slot].name, e->d_name, len);
-			failed[slot].name[len] = '\0';
-			failed[slot].at = now;
+			memcpy(set->failed[slot].name, e->d_name, len);
+			set->failed[slot].name[len] = '\0';
+			set->failed[slot].at_ns = now;
 		}
 	}
 	(void)closedir(d);

@@ -37,11 +37,18 @@ struct dtopic {
 
 struct topic_set {
 	const char *data_dir;
+	int node;		/* serve topics bound to this NUMA node (0: also the unbound) */
+	int nodes;		/* NUMA nodes with a worker (1 without NUMA) */
 	uint64_t self;		/* this ringd as an owner word */
 	struct seglog_options seg_options;
 	struct dtopic **topics;
 	unsigned count;
 	unsigned cap;
+	/* Topics that failed to attach, retried at most every 5 s. */
+	struct {
+		char name[RING_TOPIC_NAME_MAX + 1];
+		uint64_t at_ns;
+	} failed[64];
 };
 
 /* Attach to every topic in the data directory not yet served, and drop

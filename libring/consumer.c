@@ -54,6 +54,7 @@ struct ring_consumer {
 	uint8_t *buf;			/* copies of records, max_record bytes */
 	struct ring_producer *dlq;	/* dead letters, opened on first use */
 	struct ring_topic *dlq_topic;
+	struct ringi_history *hist;	/* reading behind the ring, if ever */
 };
 
 static uint64_t now_ms(void)
@@ -232,7 +233,7 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 			continue;
 		}
 		if (rc == -ERANGE) {
-			rc = ringi_segment_read_fallback(c->topic, c->pos, c->buf, rec);
+			rc = ringi_history_read(&c->hist, c->topic, c->pos, c->buf, rec);
 			if (rc == 1) {
 				c->pos = rec->next_position;
 				c->delivered_pos = c->pos;
@@ -325,7 +326,7 @@ static int read_claimed(struct ring_consumer *c, uint64_t pos, struct ring_recor
 	int rc = read_at(c, pos, rec, &span);
 
 	if (rc == -ERANGE)
-		rc = ringi_segment_read_fallback(c->topic, pos, c->buf, rec);
+		rc = ringi_history_read(&c->hist, c->topic, pos, c->buf, rec);
 	return rc;
 }
 
@@ -453,7 +454,7 @@ static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct
 
 		rc = read_at(c, pos, rec, &span);
 		if (rc == -ERANGE) {
-			rc = ringi_segment_read_fallback(c->topic, pos, c->buf, rec);
+			rc = ringi_history_read(&c->hist, c->topic, pos, c->buf, rec);
 			if (rc == -ERANGE) {
 				/* Gone everywhere: move the group on. */
 				(void)ring_cas_acq_rel(&g->next, &pos, reset_position(c));
@@ -706,6 +707,7 @@ struct ring_consumer *ring_consumer_close(struct ring_consumer *c)
 	}
 	c->dlq = ring_producer_close(c->dlq);
 	c->dlq_topic = ring_topic_close(c->dlq_topic);
+	ringi_history_free(c->hist);
 	free(c->buf);
 	free(c);
 	return NULL;

@@ -112,12 +112,16 @@ int ringi_topic_create_ring(const char *data_dir, const char *name,
 
 /* ---- history: what is older than the ring (history.c) ---- */
 
+/* A reader's cursor over the segment files (history.c). */
+struct ringi_history;
+
 /* Read the record at @pos from the topic's segment files into @buf
- * (max_record bytes): 1 record, 0 padding (rec->next_position set),
- * -ERANGE if no file holds it (retention, or an ephemeral topic),
- * -EBADMSG if it is damaged. */
-int ringi_segment_read_fallback(struct ring_topic *t, uint64_t pos, void *buf,
-				struct ring_record *rec);
+ * (max_record bytes), through the cursor *@h (created on first use):
+ * 1 record, 0 padding (rec->next_position set), -ERANGE if no file holds
+ * it (retention, or an ephemeral topic), -EBADMSG if it is damaged. */
+int ringi_history_read(struct ringi_history **h, struct ring_topic *t, uint64_t pos, void *buf,
+		       struct ring_record *rec);
+void ringi_history_free(struct ringi_history *h);
 /* The oldest retained position: the first segment's base, or the ring's
  * oldest for an ephemeral topic. */
 uint64_t ringi_earliest_position(struct ring_topic *t);
