@@ -78,8 +78,9 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	snprintf(t->dir, sizeof(t->dir), "%s/%s", set->data_dir, name);
+	/* The name was validated by the caller: at most RING_TOPIC_NAME_MAX. */
+	memcpy(t->name, name, strnlen(name, RING_TOPIC_NAME_MAX));
+	snprintf(t->dir, sizeof(t->dir), "%s/%s", set->data_dir, t->name);
 	rc = ringi_config_read(t->dir, &t->config);
 	if (rc < 0) {
 		log_errno(LOG_LVL_ERROR, rc, "topic %s: reading %s/topic.conf", name, t->dir);
