@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_util.h - what ring-bench's modes share: options, clocks, CPU
+ * pinning, child processes, a log-linear latency histogram, and the report
+ * that ends as one JSON line.
+ *
+ * The benchmark compares libring against the machine's own limit measured
+ * in the same run (bench_floor.c), so every figure it prints can be read as
+ * a ratio and survives a change of machine.
+ */
+#ifndef RING_BENCH_UTIL_H
+#define RING_BENCH_UTIL_H
+
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define BENCH_CACHELINE 64
+#define BENCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Record types on the benchmark's topics. */
+#define BENCH_TYPE_DATA 1u
+#define BENCH_TYPE_STOP 2u
+
+/* Upper bounds on the process counts accepted on the command line. */
+#define BENCH_MAX_PRODUCERS 64u
+#define BENCH_MAX_READERS 16u	/* gating reader slots of a topic */
+
+/* ---- options ---- */
+
+enum bench_mode {
+	BENCH_FLOOR,
+	BENCH_LATENCY,
+	BENCH_THROUGHPUT,
+	BENCH_SELFTEST,
+};
+
+struct bench_opts {
+	enum bench_mode mode;
+	uint32_t size;		/* payload bytes */
+	uint32_t producers;
+	uint32_t readers;
+	uint32_t batch;		/* records per publish call */
+	double seconds;		/* measured time, warm-up not included */
+	uint64_t capacity;	/* ring data bytes; 0 = libring's default */
+	bool json;
+	bool gating;		/* latency: gating reader instead of ordinary */
+	bool force_monotonic;	/* never use the TSC */
+	uint32_t idle_pause;	/* throughput readers: pauses after an empty poll */
+};
+
+/* ---- clocks ---- */
+
+/*
+ * Timestamps on the hot path are "ticks": the TSC where it runs at a
+ * constant rate and is synchronised across CPUs (the kernel says so with
+ * constant_tsc and nonstop_tsc), else CLOCK_MONOTONIC in ns. The TSC is
+ * read behind an lfence so that the read is not hoisted above the load
+ * that saw a message arrive.
+ */
+extern bool bench_use_tsc;
+extern double bench_ns_per_tick;
+
+uint64_t bench_mono_ns(void);
+
+static inline uint64_t bench_ticks(void)
+{
+#if defined(__x86_64__)
+	if (bench_use_tsc) {
+		uint32_t lo, hi;
+
+		__asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
+		return ((uint64_t)hi << 32) | lo;
+	}
+#endif
+	return bench_mono_ns();
+}
+
+static inline uint64_t bench_ticks_to_ns(uint64_t ticks)
+{
+	return (uint64_t)((double)ticks * bench_ns_per_tick + 0.5);
+}
+
+static inline uint64_t bench_ns_to_ticks(uint64_t ns)
+{
+	return (uint64_t)((double)ns / bench_ns_per_tick);
+}
+
+/* The tick count at which CLOCK_MONOTONIC reaches @deadline_ns (now if it
+ * has passed), so hot loops can check a deadline without a clock call. */
+static inline uint64_t bench_deadline_ticks(uint64_t deadline_ns)
+{
+	uint64_t now = bench_mono_ns();
+
+	return bench_ticks() + (deadline_ns > now ? bench_ns_to_ticks(deadline_ns - now) : 0);
+}
+
+/* Rough cost of one bench_ticks() call, in ns. */
+double bench_clock_overhead_ns(void);
+
+static inline void bench_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * Called on every turn of a busy-wait loop. With two CPUs or more it does
+ * nothing (each process has a CPU of its own, and the floor's loops have
+ * no pause either); on a single CPU it yields, so that the process waited
+ * for can run at all.
+ */
+extern bool bench_single_cpu;
+void bench_yield(void);
+
+static inline void bench_spin_turn(void)
+{
+	if (BENCH_UNLIKELY(bench_single_cpu))
+		bench_yield();
+}
+
+/* ---- shared words between the benchmark's processes ----
+ *
+ * The processes meet in an anonymous shared mapping made before fork.
+ * Flags and counters there go through these wrappers (GCC/Clang builtins,
+ * so that libring/atomics.h stays the only user of <stdatomic.h>).
+ */
+static inline uint64_t bench_load_acquire(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t bench_load_relaxed(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void bench_store_release(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline void bench_store_relaxed(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t bench_fetch_add(uint64_t *p, uint64_t v)
+{
+	return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
+
+/* An anonymous MAP_SHARED mapping of @size bytes, zeroed; NULL on error. */
+void *bench_shared_alloc(size_t size);
+void bench_shared_free(void *p, size_t size);
+
+/* ---- CPUs and processes ---- */
+
+/* Number of CPUs this process may run on (its affinity mask). */
+unsigned bench_cpu_count(void);
+
+/* Pin the calling process to the @index-th CPU of the parent's affinity
+ * mask, modulo their number. Returns the CPU number, or -errno. */
+int bench_pin(unsigned index);
+
+/*
+ * Fork a child that runs @fn(@arg) and exits with its return value. The
+ * child dies with its parent (PR_SET_PDEATHSIG) and has the default signal
+ * mask. Returns 0 and the pid, or -errno.
+ */
+int bench_spawn(int (*fn)(void *arg), void *arg, pid_t *ret_pid);
+
+/*
+ * Wait for every child in @pids (-1 entries are skipped) for at most
+ * @timeout_ns. Children that exit are set to -1 in @pids.
+ * Returns 0 if all exited with status 0; -ECHILD if one failed (its
+ * message is on stderr); -ETIMEDOUT; -EINTR if SIGINT/SIGTERM/SIGHUP
+ * arrived. On any error the remaining children are killed and reaped.
+ */
+int bench_wait_children(pid_t *pids, unsigned n, uint64_t timeout_ns, const char *what);
+
+/* Sleep until CLOCK_MONOTONIC reaches @deadline_ns, unless a child exits
+ * or a terminating signal arrives first: 0, -ECHILD or -EINTR. A child
+ * that exits with status 0 does not interrupt the sleep. */
+int bench_sleep_until(uint64_t deadline_ns, pid_t *pids, unsigned n);
+
+/* Kill (SIGKILL) and reap every child in @pids not yet reaped. */
+void bench_kill_children(pid_t *pids, unsigned n);
+
+/*
+ * Set up the process before anything else: block the signals the parent
+ * waits for (children get the default mask back), note the CPUs it may
+ * use, and choose and calibrate the clock. Returns 0 or -errno.
+ */
+int bench_init(const struct bench_opts *o);
+
+/* Children: spin until *@flag is nonzero or CLOCK_MONOTONIC passes
+ * @deadline_ns: 0 or -ETIMEDOUT. */
+int bench_wait_flag(const uint64_t *flag, uint64_t deadline_ns);
+
+/* Parent: sleep-poll (1 ms) until *@counter >= @want: 0, -ETIMEDOUT,
+ * -ECHILD (a child exited first) or -EINTR. */
+int bench_wait_count(const uint64_t *counter, uint64_t want, uint64_t deadline_ns,
+		     pid_t *pids, unsigned n, const char *what);
+
+/* Print "ring-bench: <what>: <message>" to stderr. */
+void bench_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- topics ---- */
+
+/* A fresh ephemeral topic name for this run, unlinked at exit (also if
+ * the run fails). Returns the name (static storage). */
+const char *bench_topic_name(void);
+void bench_topic_unlink(void);
+/* Unlink the topics of earlier runs whose process is gone (a run killed
+ * with SIGKILL cannot clean up after itself). */
+void bench_topic_sweep(void);
+
+/* ---- the latency histogram ----
+ *
+ * Log-linear in the manner of HdrHistogram: values below 2^HIST_SUB_BITS ns
+ * are counted exactly, larger ones in 2^(HIST_SUB_BITS - 1) buckets per
+ * power of two, so a percentile is off by less than 1 / 2^(HIST_SUB_BITS-1)
+ * of its value (1.6 % here). Values from 2^HIST_MAX_BITS ns (18 minutes) up
+ * are counted in the last bucket. Fixed size: no allocation, fits in shared
+ * memory.
+ */
+#define HIST_SUB_BITS 7u
+#define HIST_MAX_BITS 40u
+#define HIST_BUCKETS ((HIST_MAX_BITS - HIST_SUB_BITS + 2u) << (HIST_SUB_BITS - 1u))
+
+struct bench_hist {
+	uint64_t count;
+	uint64_t min;
+	uint64_t max;
+	double sum;
+	uint64_t bucket[HIST_BUCKETS];
+};
+
+void hist_init(struct bench_hist *h);
+void hist_record(struct bench_hist *h, uint64_t value_ns);
+void hist_merge(struct bench_hist *into, const struct bench_hist *from);
+/* The highest value equivalent to the @q-th percentile (0 < q <= 100),
+ * clamped to the exact maximum; 0 for an empty histogram. */
+uint64_t hist_percentile(const struct bench_hist *h, double q);
+double hist_mean(const struct bench_hist *h);
+/* Checks the histogram on known inputs: 0, or -EPROTO after printing why. */
+int hist_selftest(void);
+/* Print the distribution, one line per power of two with any count. */
+void hist_print(FILE *f, const struct bench_hist *h, const char *indent);
+
+/* ---- results ---- */
+
+struct floor_result {
+	double seconds;			/* ping-pong time measured */
+	uint64_t round_trips;
+	uint64_t one_way_p50_ns;	/* half the round trip */
+	uint64_t one_way_p99_ns;
+	uint64_t one_way_p999_ns;
+	uint64_t one_way_p9999_ns;
+	uint64_t one_way_max_ns;
+	uint64_t one_way_min_ns;
+	double one_way_mean_ns;
+	uint64_t stamped_p50_ns;	/* receive time - send stamp, across CPUs */
+	uint64_t stamped_p99_ns;
+	double memcpy_bytes_per_sec;	/* 64 KiB copies over 64 MiB areas */
+	double memcpy_cached_bytes_per_sec;	/* 64 KiB copies into a ring-sized area */
+	uint64_t memcpy_cached_area_bytes;
+	int cpu_a, cpu_b;
+};
+
+/*
+ * What a mode measured. Fields a mode does not measure stay negative (or
+ * false) and come out as JSON null.
+ */
+struct bench_report {
+	const char *bench;		/* "floor", "latency", "throughput" */
+	char mode[32];			/* "1P1C", "pingpong" */
+	uint32_t size, batch, producers, readers;
+	uint64_t capacity;
+	double seconds;
+	const char *reader_kind;	/* "ordinary", "gating", NULL */
+	uint32_t idle_pause;
+	char notes[2048];		/* printed after the figures */
+	bool lossless;
+
+	bool has_latency;
+	uint64_t samples;
+	uint64_t p50_ns, p99_ns, p999_ns, p9999_ns, max_ns, min_ns;
+	double mean_ns;
+
+	double msgs_per_sec;		/* < 0: not measured */
+	double bytes_per_sec;
+	double deliveries_per_sec;	/* msgs_per_sec x readers */
+
+	bool has_floor;
+	struct floor_result floor;
+	double memcpy_ratio;		/* bytes_per_sec / memcpy; < 0: none */
+	double memcpy_cached_ratio;
+};
+
+void bench_report_init(struct bench_report *r, const struct bench_opts *o, const char *bench);
+/* Fill the ratios from the figures and the floor. */
+void bench_report_ratios(struct bench_report *r);
+/* The JSON object, on one line, to @f. */
+void bench_report_json(FILE *f, const struct bench_report *r);
+/* Human-readable figures to @f. */
+void bench_report_print(FILE *f, const struct bench_report *r);
+
+/* ---- the modes ---- */
+
+/* Each returns 0 and fills @ret_report, or a negative errno after saying
+ * what failed on stderr. */
+int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
+			double memcpy_seconds, struct floor_result *ret_floor);
+int bench_floor(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_latency(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_throughput(const struct bench_opts *o, struct bench_report *ret_report);
+
+/* The floor measurement run before another mode: shorter than --seconds. */
+double bench_floor_pingpong_seconds(double seconds);
+double bench_floor_memcpy_seconds(double seconds);
+
+#endif /* RING_BENCH_UTIL_H */
