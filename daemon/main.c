@@ -100,7 +100,8 @@ struct daemon_options {
 	const char *data_dir;
 	const char *config_path;
 	enum log_level level;
-	int direct_io;		/* -1 auto, 0 off, 1 on */
+	int direct_io;		/* 1: O_DIRECT; 0 (default): buffered, see
+				   docs/design/segment-format.md */
 	size_t staging_bytes;
 };
 
@@ -130,9 +131,7 @@ static int read_config(const char *path, struct daemon_options *o)
 			if (log_parse_level(val, &o->level) < 0)
 				goto bad;
 		} else if (!strcmp(key, "direct-io")) {
-			if (!strcmp(val, "auto"))
-				o->direct_io = -1;
-			else if (!strcmp(val, "on"))
+			if (!strcmp(val, "on"))
 				o->direct_io = 1;
 			else if (!strcmp(val, "off"))
 				o->direct_io = 0;
@@ -163,10 +162,11 @@ static void usage(FILE *out)
 		"recover after crashes. Runs in the foreground; stop it with SIGTERM.\n"
 		"\n"
 		"  -d, --data-dir DIR     the data directory (or RINGLOG_DATA_DIR)\n"
-		"  -c, --config FILE      settings: log-level=, direct-io=auto|on|off,\n"
+		"  -c, --config FILE      settings: log-level=, direct-io=on|off,\n"
 		"                         staging-bytes= (key=value lines)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
-		"      --direct-io MODE   auto (default), on or off: O_DIRECT segment writes\n"
+		"      --direct-io on|off O_DIRECT segment writes (default off: buffered\n"
+		"                         writes measured faster, docs/benchmarks.md)\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
 		"\n"
@@ -189,7 +189,7 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
 
 	o->data_dir = getenv("RINGLOG_DATA_DIR");
 	o->level = LOG_LVL_INFO;
-	o->direct_io = -1;
+	o->direct_io = 0;
 	while ((c = getopt_long(argc, argv, "d:c:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -207,7 +207,11 @@ static int parse_args(int argc, char **argv, struct daemon_options *o)
 			}
 			break;
 		case 'D':
-			o->direct_io = !strcmp(optarg, "on") ? 1 : !strcmp(optarg, "off") ? 0 : -1;
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "ringd: --direct-io takes on or off, not '%s'\n", optarg);
+				return 2;
+			}
+			o->direct_io = !strcmp(optarg, "on");
 			break;
 		case 'h':
 			usage(stdout);
