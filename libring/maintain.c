@@ -275,6 +275,34 @@ static uint64_t gate_of(const struct ring_topic *t, uint64_t frontier)
 }
 
 /*
+ * The last record boundary at or below @target, walking from @cleaned (the
+ * current `oldest`, a boundary). `oldest` must name a record: an overrun
+ * reader resumes there, and a position inside a record would show it
+ * payload bytes where it expects a header, which never become valid.
+ * Everything walked lies below the frontier, so every header is final; a
+ * header that does not parse (a hostile writer) ends the walk early, so
+ * the ring stops reusing space there rather than guessing.
+ */
+static uint64_t record_boundary_below(const struct ring_topic *t, uint64_t cleaned,
+				      uint64_t target)
+{
+	uint64_t pos = cleaned;
+
+	while (pos < target) {
+		/* Acquire, as M1b: the frontier scan already saw these final. */
+		uint64_t w = ring_load_acquire(&ringi_header_at(t, pos)->word);
+		uint64_t span = ring_word_lap(w) == ring_lap_of(pos, t->capacity_shift)
+					? ring_word_span(w, t->max_record, t->max_span)
+					: 0;
+
+		if (!span || pos + span > target)
+			break;
+		pos += span;
+	}
+	return pos;
+}
+
+/*
  * Reuse space only when producers are short of it, and then a quarter of
  * the ring at a time: what is not reused stays readable from the ring, so
  * lagging readers keep as much history as possible and cleaning is done in
@@ -297,9 +325,9 @@ static void clean_and_raise(struct ring_topic *t, uint64_t gate)
 		return;		/* room enough: keep the history */
 	if (target > gate)
 		target = gate;
-	if (target <= cleaned)
+	gate = record_boundary_below(t, cleaned, target);
+	if (gate <= cleaned)
 		return;
-	gate = target;
 	len = gate - cleaned;
 	RING_ASSERT(len <= t->capacity);
 	/* M2: readers of positions below the gate must see that their

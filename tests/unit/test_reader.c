@@ -264,21 +264,27 @@ static void test_reader_poll_delivers_up_to_its_count(void **state)
 	assert_rc(ring_reader_poll(f->reader, NULL, &last, 1, 0), -EINVAL);
 }
 
-static void test_reader_overtaken_gets_eoverflow_then_intact_records(void **state)
+/*
+ * A reader lapped by one and a half rings of records of @len payload bytes
+ * gets -EOVERFLOW once, lands on the oldest record the ring holds, and then
+ * reads every record intact and consecutive up to the tail.
+ */
+static void overtaken(struct fixture *f, size_t len)
 {
-	struct fixture *f = *state;
+	uint64_t span = ring_record_span(len);
 	struct ring_topic_stat st;
 	struct ring_record rec;
 	uint64_t seq, prev, before;
 
 	assert_rc(ring_reader_open(f->topic, NULL, &f->reader), 0);
-	publish(f, 1, 240);
+	publish(f, 1, len);
 	assert_int_equal(next_seq(f), 0);
-	/* One and a half rings of 256-byte records behind the reader's back;
-	 * nothing gates the producer, so it laps the reader. */
-	publish(f, (unsigned)(CAP * 3 / 2 / 256), 232);
+	/* Nothing gates the producer, so it laps the reader. */
+	publish(f, (unsigned)(CAP * 3 / 2 / span), len);
 	st = stat_of(f);
 	assert_true(st.oldest_pos > 0);
+	/* `oldest` is always a record boundary. */
+	assert_int_equal(st.oldest_pos % span, 0);
 
 	before = ring_reader_position(f->reader);
 	memset(&rec, 0, sizeof(rec));
@@ -304,6 +310,19 @@ static void test_reader_overtaken_gets_eoverflow_then_intact_records(void **stat
 	}
 	assert_int_equal(prev, f->seq - 1);
 	assert_int_equal(ring_reader_position(f->reader), stat_of(f).tail_pos);
+}
+
+static void test_reader_overtaken_gets_eoverflow_then_intact_records(void **state)
+{
+	overtaken(*state, 232);		/* 256-byte spans divide the ring */
+}
+
+/* 80-byte spans do not divide the ring: the space reused for producers
+ * must still end on a record, or the overtaken reader would stop for good
+ * at a position inside one. */
+static void test_reader_overtaken_by_odd_spans_lands_on_a_record(void **state)
+{
+	overtaken(*state, 56);
 }
 
 static void test_reader_position_below_oldest_is_erange(void **state)
@@ -339,6 +358,7 @@ int main(void)
 		T(test_reader_empty_ring_is_eagain_or_etimedout),
 		T(test_reader_poll_delivers_up_to_its_count),
 		T(test_reader_overtaken_gets_eoverflow_then_intact_records),
+		T(test_reader_overtaken_by_odd_spans_lands_on_a_record),
 		T(test_reader_position_below_oldest_is_erange),
 	};
 #undef T
