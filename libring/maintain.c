@@ -275,18 +275,19 @@ static uint64_t gate_of(const struct ring_topic *t, uint64_t frontier)
 }
 
 /*
- * The last record boundary at or below @target, walking from @cleaned (the
+ * The last record boundary at or below @target, walking from @from (the
  * current `oldest`, a boundary). `oldest` must name a record: an overrun
  * reader resumes there, and a position inside a record would show it
  * payload bytes where it expects a header, which never become valid.
- * Everything walked lies below the frontier, so every header is final; a
- * header that does not parse (a hostile writer) ends the walk early, so
- * the ring stops reusing space there rather than guessing.
+ * Everything walked lies below the frontier and at or above `oldest`, so
+ * every header is final and none is being zeroed (a previous lease holder
+ * that died mid-clean zeroed only below the `oldest` it announced). A
+ * header that does not parse (a hostile writer) ends the walk early: the
+ * ring stops reusing space there rather than guessing.
  */
-static uint64_t record_boundary_below(const struct ring_topic *t, uint64_t cleaned,
-				      uint64_t target)
+static uint64_t record_boundary_below(const struct ring_topic *t, uint64_t from, uint64_t target)
 {
-	uint64_t pos = cleaned;
+	uint64_t pos = from;
 
 	while (pos < target) {
 		/* Acquire, as M1b: the frontier scan already saw these final. */
@@ -325,7 +326,9 @@ static void clean_and_raise(struct ring_topic *t, uint64_t gate)
 		return;		/* room enough: keep the history */
 	if (target > gate)
 		target = gate;
-	gate = record_boundary_below(t, cleaned, target);
+	/* Only lease holders store `oldest`: relaxed. It is >= cleaned, and
+	 * above cleaned only if a holder died between M2 and M3. */
+	gate = record_boundary_below(t, ring_load_relaxed(&ctl->oldest.pos), target);
 	if (gate <= cleaned)
 		return;
 	len = gate - cleaned;
