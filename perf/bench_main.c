@@ -2,7 +2,8 @@
 /*
  * bench_main.c - ring-bench: command line and dispatch.
  *
- *   ring-bench floor|latency|throughput|selftest [options]
+ *   ring-bench floor|latency|throughput|disk-floor|persist|durable|groups|selftest
+ *              [options]
  *
  * Every mode measures the machine's floor in the same run and prints its
  * figures as ratios to it; --json adds one JSON object on the last line of
@@ -21,13 +22,23 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: ring-bench floor|latency|throughput|selftest [options]\n"
+	fputs("usage: ring-bench floor|latency|throughput|disk-floor|persist|durable|groups|\n"
+	      "                  selftest [options]\n"
 	      "\n"
 	      "  floor       cache-line ping-pong between two pinned processes (one-way =\n"
 	      "              half the round trip) and memcpy bandwidth\n"
 	      "  latency     one-way latency producer -> reader process, paced, pinned,\n"
 	      "              busy-polling reader; with the floor of the same run\n"
 	      "  throughput  P producer processes -> R gating reader processes, lossless\n"
+	      "  disk-floor  sequential write bandwidth (io_uring, O_DIRECT and buffered)\n"
+	      "              and fdatasync latency in --data-dir\n"
+	      "  persist     producers -> a ringd started here, persisting into --data-dir;\n"
+	      "              how far persisted and durable trail; with the disk floor\n"
+	      "  durable     P producers each publish and wait until durable (group commit);\n"
+	      "              with the fdatasync latency and a 1-producer run beside P > 1\n"
+	      "  groups      one producer fills the ring, then a consumer group drains it\n"
+	      "              (--mode exclusive|shared, --members, --ack-batch); a plain\n"
+	      "              reader drains the same records for comparison\n"
 	      "  selftest    check the histogram and exit\n"
 	      "\n"
 	      "options:\n"
@@ -39,7 +50,17 @@ static void usage(FILE *f)
 	      "  --capacity BYTES  ring data area (power of two; default libring's)\n"
 	      "  --gating          latency: gating reader (zero copy) instead of ordinary\n"
 	      "  --idle-pause N    throughput: readers pause N times after an empty poll\n"
-	      "                    (default 0: pure busy polling)\n"
+	      "                    (default 1024; 0: pure busy polling, see docs)\n"
+	      "  --data-dir DIR    disk-floor, persist, durable: an existing directory on the\n"
+	      "                    disk to measure (files go to a fresh subdirectory)\n"
+	      "  --fsync POLICY    persist, durable: always, interval or never (defaults:\n"
+	      "                    persist interval, durable always)\n"
+	      "  --ringd PATH      the ringd executable (default: $RINGD, else\n"
+	      "                    ../daemon/ringd beside ring-bench)\n"
+	      "  --mode M          groups: exclusive (default) or shared\n"
+	      "  --members M       groups: members of a shared group (default 1)\n"
+	      "  --ack-batch B     groups: ack (shared) or commit (exclusive) every B records\n"
+	      "                    (default 1)\n"
 	      "  --clock C         tsc or monotonic (default tsc where the kernel trusts it)\n"
 	      "  --json            one JSON object on the last line of stdout\n",
 	      f);
@@ -79,6 +100,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		.readers = 1,
 		.batch = 1,
 		.seconds = 2.0,
+		.idle_pause = BENCH_DEFAULT_IDLE_PAUSE,
+		.fsync_policy = -1,
+		.members = 1,
+		.ack_batch = 1,
 	};
 	if (argc < 2) {
 		usage(stderr);
@@ -96,6 +121,14 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		o->mode = BENCH_THROUGHPUT;
 	else if (!strcmp(argv[1], "selftest"))
 		o->mode = BENCH_SELFTEST;
+	else if (!strcmp(argv[1], "disk-floor"))
+		o->mode = BENCH_DISK_FLOOR;
+	else if (!strcmp(argv[1], "persist"))
+		o->mode = BENCH_PERSIST;
+	else if (!strcmp(argv[1], "durable"))
+		o->mode = BENCH_DURABLE;
+	else if (!strcmp(argv[1], "groups"))
+		o->mode = BENCH_GROUPS;
 	else {
 		bench_err("unknown mode '%s'", argv[1]);
 		usage(stderr);
@@ -149,6 +182,36 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		} else if (!strcmp(a, "--idle-pause")) {
 			rc = parse_size(val, 1u << 20, &v);
 			o->idle_pause = (uint32_t)v;
+		} else if (!strcmp(a, "--data-dir")) {
+			o->data_dir = val;
+		} else if (!strcmp(a, "--ringd")) {
+			o->ringd = val;
+		} else if (!strcmp(a, "--fsync")) {
+			if (!strcmp(val, "always"))
+				o->fsync_policy = RING_FSYNC_ALWAYS;
+			else if (!strcmp(val, "interval"))
+				o->fsync_policy = RING_FSYNC_INTERVAL;
+			else if (!strcmp(val, "never"))
+				o->fsync_policy = RING_FSYNC_NEVER;
+			else
+				rc = -EINVAL;
+		} else if (!strcmp(a, "--mode")) {
+			if (!strcmp(val, "exclusive"))
+				o->group_kind = BENCH_GROUP_EXCLUSIVE;
+			else if (!strcmp(val, "shared"))
+				o->group_kind = BENCH_GROUP_SHARED;
+			else
+				rc = -EINVAL;
+		} else if (!strcmp(a, "--members")) {
+			rc = parse_size(val, RING_MAX_MEMBERS, &v);
+			o->members = (uint32_t)v;
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
+		} else if (!strcmp(a, "--ack-batch")) {
+			rc = parse_size(val, 1024, &v);
+			o->ack_batch = (uint32_t)v;
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
 		} else if (!strcmp(a, "--clock")) {
 			if (!strcmp(val, "monotonic"))
 				o->force_monotonic = true;
@@ -165,6 +228,15 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		}
 		if (takes_value)
 			i++;
+	}
+	if ((o->mode == BENCH_DISK_FLOOR || o->mode == BENCH_PERSIST ||
+	     o->mode == BENCH_DURABLE) && !o->data_dir) {
+		bench_err("%s needs --data-dir DIR", argv[1]);
+		return -EINVAL;
+	}
+	if (o->mode == BENCH_GROUPS && o->group_kind == BENCH_GROUP_EXCLUSIVE && o->members != 1) {
+		bench_err("an exclusive group has one member at a time: --members 1");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -205,6 +277,19 @@ int main(int argc, char **argv)
 	case BENCH_THROUGHPUT:
 		bench_topic_sweep();
 		rc = bench_throughput(&o, &r);
+		break;
+	case BENCH_DISK_FLOOR:
+		rc = bench_disk_floor(&o, &r);
+		break;
+	case BENCH_PERSIST:
+		rc = bench_persist(&o, &r);
+		break;
+	case BENCH_DURABLE:
+		rc = bench_durable(&o, &r);
+		break;
+	case BENCH_GROUPS:
+		bench_topic_sweep();
+		rc = bench_groups(&o, &r);
 		break;
 	}
 	if (rc < 0) {

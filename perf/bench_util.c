@@ -650,6 +650,18 @@ void bench_report_init(struct bench_report *r, const struct bench_opts *o, const
 	(void)snprintf(r->mode, sizeof(r->mode), "%uP%uC", o->producers, o->readers);
 }
 
+void bench_report_extra(struct bench_report *r, const char *key, double value, int decimals)
+{
+	struct bench_extra *e;
+
+	if (r->nextra >= BENCH_MAX_EXTRA)
+		return;
+	e = &r->extra[r->nextra++];
+	(void)snprintf(e->key, sizeof(e->key), "%s", key);
+	e->value = value;
+	e->decimals = decimals;
+}
+
 void bench_report_ratios(struct bench_report *r)
 {
 	if (!r->has_floor)
@@ -801,6 +813,8 @@ void bench_report_json(FILE *f, const struct bench_report *r)
 		 3);
 	json_num(&j, "memcpy_ratio", r->memcpy_ratio, 4);
 	json_num(&j, "memcpy_cached_ratio", r->memcpy_cached_ratio, 4);
+	for (unsigned i = 0; i < r->nextra; i++)
+		json_num(&j, r->extra[i].key, r->extra[i].value, r->extra[i].decimals);
 	json_str(&j, "clock", bench_use_tsc ? "tsc" : "monotonic");
 
 	json_key(&j, "machine");
@@ -876,6 +890,13 @@ void bench_report_print(FILE *f, const struct bench_report *r)
 		print_rate(f, "payload", r->bytes_per_sec, "B/s");
 		if (r->readers > 1)
 			print_rate(f, "deliveries (all readers)", r->deliveries_per_sec, "msg/s");
+	}
+	for (unsigned i = 0; i < r->nextra; i++) {
+		if (r->extra[i].value < 0)
+			fprintf(f, "  %-30s %14s\n", r->extra[i].key, "-");
+		else
+			fprintf(f, "  %-30s %14.*f\n", r->extra[i].key, r->extra[i].decimals,
+				r->extra[i].value);
 	}
 	if (r->memcpy_ratio >= 0 && r->size >= 4096)
 		fprintf(f, "  ratio to memcpy        %.1f %% of 64K/64M, %.1f %% of ring-area copy\n",

@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct ring_topic;
+struct ring_topic_config;
+
 #define BENCH_CACHELINE 64
 #define BENCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -36,7 +39,22 @@ enum bench_mode {
 	BENCH_LATENCY,
 	BENCH_THROUGHPUT,
 	BENCH_SELFTEST,
+	BENCH_DISK_FLOOR,
+	BENCH_PERSIST,
+	BENCH_DURABLE,
+	BENCH_GROUPS,
 };
+
+/* Consumer kinds of the groups mode. */
+enum bench_group_kind {
+	BENCH_GROUP_EXCLUSIVE,
+	BENCH_GROUP_SHARED,
+};
+
+/* The default of --idle-pause: pause instructions a throughput reader
+ * spends after an empty poll (about 20 us on a CPU whose pause takes
+ * 20 ns). See bench_throughput.c for why a reader must back off. */
+#define BENCH_DEFAULT_IDLE_PAUSE 1024u
 
 struct bench_opts {
 	enum bench_mode mode;
@@ -50,6 +68,14 @@ struct bench_opts {
 	bool gating;		/* latency: gating reader instead of ordinary */
 	bool force_monotonic;	/* never use the TSC */
 	uint32_t idle_pause;	/* throughput readers: pauses after an empty poll */
+	/* disk-floor, persist, durable */
+	const char *data_dir;	/* where files and persistent topics go */
+	const char *ringd;	/* the ringd executable; NULL: found next to us */
+	int fsync_policy;	/* enum ring_fsync_policy; -1: the mode's default */
+	/* groups */
+	enum bench_group_kind group_kind;
+	uint32_t members;
+	uint32_t ack_batch;
 };
 
 /* ---- clocks ---- */
@@ -277,6 +303,30 @@ struct floor_result {
 	int cpu_a, cpu_b;
 };
 
+/* What bench_disk_measure() found in a directory. A figure it could not
+ * measure (O_DIRECT refused by the file system) is negative. */
+struct disk_result {
+	double direct_bytes_per_sec;	/* 1 MiB O_DIRECT writes, one in flight */
+	double buffered_bytes_per_sec;	/* 1 MiB buffered writes + the final fdatasync */
+	uint64_t direct_bytes, buffered_bytes;
+	uint64_t fdatasync_samples;
+	uint64_t fdatasync_p50_ns;	/* fdatasync after a 4 KiB append */
+	uint64_t fdatasync_p99_ns;
+	uint64_t fdatasync_max_ns;
+	uint64_t append_sync_p50_ns;	/* the append and the fdatasync together */
+	uint64_t append_sync_p99_ns;
+	bool sync_direct;		/* the appends were O_DIRECT */
+};
+
+/* Extra figures a mode reports beside the common ones (JSON keys). */
+#define BENCH_MAX_EXTRA 32u
+
+struct bench_extra {
+	char key[48];
+	double value;		/* < 0: null */
+	int decimals;
+};
+
 /*
  * What a mode measured. Fields a mode does not measure stay negative (or
  * false) and come out as JSON null.
@@ -305,9 +355,14 @@ struct bench_report {
 	struct floor_result floor;
 	double memcpy_ratio;		/* bytes_per_sec / memcpy; < 0: none */
 	double memcpy_cached_ratio;
+
+	unsigned nextra;
+	struct bench_extra extra[BENCH_MAX_EXTRA];
 };
 
 void bench_report_init(struct bench_report *r, const struct bench_opts *o, const char *bench);
+/* Add a figure under JSON key @key (printed too); ignored when full. */
+void bench_report_extra(struct bench_report *r, const char *key, double value, int decimals);
 /* Fill the ratios from the figures and the floor. */
 void bench_report_ratios(struct bench_report *r);
 /* The JSON object, on one line, to @f. */
@@ -324,6 +379,52 @@ int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
 int bench_floor(const struct bench_opts *o, struct bench_report *ret_report);
 int bench_latency(const struct bench_opts *o, struct bench_report *ret_report);
 int bench_throughput(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_disk_floor(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_persist(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_durable(const struct bench_opts *o, struct bench_report *ret_report);
+int bench_groups(const struct bench_opts *o, struct bench_report *ret_report);
+
+/* ---- the disk (bench_disk.c) ---- */
+
+/*
+ * Measure the disk under @dir: sequential write bandwidth through
+ * io_uring, O_DIRECT and buffered, for about @seconds in all, and the
+ * latency of fdatasync after an append (at least @min_syncs of them).
+ * Its files are removed before it returns. 0, or -errno (said on stderr).
+ */
+int bench_disk_measure(const char *dir, double seconds, unsigned min_syncs,
+		       struct disk_result *ret_disk);
+/* Add the disk figures to a report (JSON keys direct_bytes_per_sec, ...). */
+void bench_disk_report(struct bench_report *r, const struct disk_result *d);
+
+/* ---- ringd as a child (bench_persist.c) ---- */
+
+struct bench_ringd {
+	pid_t pid;
+	char path[4096];
+	char log_path[4200];	/* its stderr, printed if it fails */
+};
+
+/*
+ * Start ringd (o->ringd, else $RINGD, else ../daemon/ringd beside this
+ * executable) on @data_dir, its stderr to a file in @data_dir. 0 or -errno.
+ */
+int bench_ringd_start(const struct bench_opts *o, const char *data_dir, struct bench_ringd *d);
+/* Wait (at most @timeout_ns) until ringd serves @topic. 0, -ETIMEDOUT, -ECHILD. */
+int bench_ringd_wait_served(struct bench_ringd *d, struct ring_topic *topic, uint64_t timeout_ns);
+/* SIGTERM it (a clean stop: drain, fsync), SIGKILL after 10 s; reap it.
+ * 0 if it exited 0; else -ECHILD and its log on stderr. */
+int bench_ringd_stop(struct bench_ringd *d);
+
+/*
+ * A fresh persistent topic in @data_dir (named by bench_topic_name()),
+ * whose ring and directory are removed by bench_persistent_cleanup().
+ */
+int bench_persistent_create(const char *data_dir, const struct ring_topic_config *cfg,
+			    struct ring_topic **ret_topic);
+void bench_persistent_cleanup(const char *data_dir);
+/* The data directory bench_persistent_create() made (ringd's). */
+const char *bench_run_data_dir(void);
 
 /* The floor measurement run before another mode: shorter than --seconds. */
 double bench_floor_pingpong_seconds(double seconds);

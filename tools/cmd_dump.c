@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logread.h"
 #include "output.h"
 #include "ringctl.h"
 
@@ -24,6 +25,7 @@ enum {
 	OPT_FROM = CTL_OPT_FIRST_LONG,
 	OPT_COUNT,
 	OPT_FORMAT,
+	OPT_FROM_TIME,
 };
 
 /* One wait for a record; between two, the stop flag is checked. */
@@ -64,23 +66,31 @@ static const char *const format_names[] = {
 	"                                (what `ringctl produce --binary` reads)\n"
 
 static const char dump_help[] =
-	"Usage: ringctl dump TOPIC [--from POSITION] [--count N] [--format FORMAT]\n"
+	"Usage: ringctl dump TOPIC [--from POSITION | --from-time TIME] [--count N]\n"
+	"                    [--format FORMAT]\n"
 	"\n"
-	"Print the records of TOPIC that its ring holds, from the oldest (or\n"
-	"POSITION) up to the tail as it was when dump started, then exit. Records\n"
-	"that producers overwrite before dump reads them are skipped with a warning\n"
-	"on stderr saying how many bytes were lost.\n"
+	"Print the records of TOPIC from the oldest one kept (or POSITION, or the\n"
+	"first at or after TIME) up to the tail as it was when dump started, then\n"
+	"exit. Records older than the ring holds are read from the topic's segment\n"
+	"files, checking each one's CRC; a persistent topic whose ring is absent is\n"
+	"dumped from its files alone. Records that neither the files nor the ring\n"
+	"hold any more (an ephemeral ring overwritten meanwhile) are skipped with a\n"
+	"warning on stderr saying how many bytes were lost. A damaged record stops\n"
+	"the dump with an error naming the segment file and position.\n"
 	"\n"
 	"Options:\n"
 	"  --from POSITION     start at this record position (from an earlier dump,\n"
 	"                      or a position produce printed); it must be a record\n"
-	"                      boundary the ring still holds\n"
+	"                      boundary the log still holds\n"
+	"  --from-time TIME    start at the first record stamped at or after TIME:\n"
+	"                      2024-05-01T10:32:00[.frac][Z|+HH:MM] (no zone: local\n"
+	"                      time), 2024-05-01, or @SECONDS since the epoch\n"
 	"  --count N           stop after N records\n"
 	FORMATS_HELP
 	"  -d, --data-dir DIR  the data directory (default: $RINGLOG_DATA_DIR)\n"
 	"  -h, --help          this help\n"
 	"\n"
-	"Exit status: 0 dumped; 1 failed (a corrupt record, ...); 2 usage error;\n"
+	"Exit status: 0 dumped; 1 failed (a damaged record, ...); 2 usage error;\n"
 	"3 no such topic, data directory or position.\n";
 
 static const char tail_help[] =
@@ -394,25 +404,100 @@ static int parse_position(struct ctl *ctl, const char *opt, const char *arg, uin
 
 /* ---- dump ---- */
 
+/* dump reads the whole log, files then ring (logread.h). */
+static int dump_loop(struct ctl *ctl, struct ctl_log *log, enum format format, uint64_t end,
+		     uint64_t count, bool has_from, uint64_t from, uint64_t claim_timeout_ns)
+{
+	double give_up_s = (double)claim_timeout_ns / 1e9 + 5.0, stalled_since = 0;
+	uint64_t printed = 0, lost = 0;
+	struct ring_record rec;
+	int rc;
+
+	while (!ctl_stop_requested && output_ok() && log->pos < end &&
+	       (!count || printed < count)) {
+		uint64_t pos = log->pos;
+
+		rc = ctl_log_next(log, &rec, WAIT_SLICE_NS);
+		if (log->lost_bytes != lost) {
+			ctl_warn(ctl, "topic '%s': skipped %llu bytes before position %llu: "
+				      "neither the segment files nor the ring hold them",
+				 log->name, (unsigned long long)(log->lost_bytes - lost),
+				 (unsigned long long)log->pos);
+			lost = log->lost_bytes;
+		}
+		if (rc == 1) {
+			if (rec.position >= end)
+				break;
+			print_record(format, &rec);
+			printed++;
+			stalled_since = 0;
+			continue;
+		}
+		if (rc == -EBADMSG && has_from && pos == from && log->bad_pos == from)
+			return ctl_error(ctl, rc, "topic '%s': --from %llu (is it a record "
+						  "boundary?)", log->name, (unsigned long long)from);
+		if (rc == -EBADMSG)
+			return ctl_log_report_damage(log);
+		if (rc < 0)
+			return ctl_error(ctl, rc, "topic '%s': position %llu", log->name,
+					 (unsigned long long)log->pos);
+		if (!log->topic)
+			break;	/* the files end here */
+		if (log->pos != pos) {
+			stalled_since = 0;
+			continue;
+		}
+		if (stalled_since == 0) {
+			struct ring_topic_stat s;
+
+			stalled_since = mono_now();
+			/* Below the frontier everything is committed: a reader
+			 * waiting there sits inside a record. */
+			if (ring_topic_stat(log->topic, &s) == 0 && pos >= s.oldest_pos &&
+			    pos < s.frontier_pos)
+				return ctl_error(ctl, -EBADMSG, has_from && pos == from
+					? "topic '%s': --from %llu is not a record boundary"
+					: "topic '%s': the reader stalled at position %llu, inside "
+					  "a record", log->name, (unsigned long long)pos);
+		} else if (mono_now() - stalled_since > give_up_s) {
+			return ctl_error(ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, "
+							  "a claim that is never committed",
+					 log->name, (unsigned long long)pos);
+		}
+	}
+	return CTL_EXIT_OK;
+}
+
 static int run_dump(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "from", required_argument, NULL, OPT_FROM },
+		{ "from-time", required_argument, NULL, OPT_FROM_TIME },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		CTL_COMMON_OPTIONS,
 		{ 0 },
 	};
-	struct reading rd = { .ctl = ctl, .format = FORMAT_TEXT };
-	struct ring_topic_stat s;
-	uint64_t count = 0;
+	enum format format = FORMAT_TEXT;
+	uint64_t count = 0, from = 0, from_ns = 0, earliest, end, claim_timeout_ns = 0;
+	bool has_from = false, has_from_time = false;
+	struct ctl_log log;
+	const char *name;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, ":hd:", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_FROM:
-			rc = parse_position(ctl, "--from", optarg, &rd.from);
-			rd.has_from = true;
+			rc = parse_position(ctl, "--from", optarg, &from);
+			has_from = true;
+			break;
+		case OPT_FROM_TIME:
+			rc = CTL_CONTINUE;
+			if (ctl_parse_datetime(optarg, &from_ns) < 0)
+				rc = ctl_usage_error(ctl, "--from-time '%s': expected a date and time "
+							  "such as 2024-05-01T10:32:00Z, or @SECONDS",
+						     optarg);
+			has_from_time = true;
 			break;
 		case OPT_COUNT:
 			rc = CTL_CONTINUE;
@@ -421,7 +506,7 @@ static int run_dump(struct ctl *ctl, int argc, char **argv)
 							  "records, at least 1", optarg);
 			break;
 		case OPT_FORMAT:
-			rc = parse_format(ctl, optarg, &rd.format);
+			rc = parse_format(ctl, optarg, &format);
 			break;
 		default:
 			rc = ctl_common_option(ctl, &ctl_cmd_dump, opt, argv);
@@ -430,21 +515,56 @@ static int run_dump(struct ctl *ctl, int argc, char **argv)
 		if (rc != CTL_CONTINUE)
 			return rc;
 	}
-	rc = ctl_positional_or_report(ctl, argc, argv, false, &rd.name);
+	rc = ctl_positional_or_report(ctl, argc, argv, false, &name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
+	if (has_from && has_from_time)
+		return ctl_usage_error(ctl, "--from and --from-time exclude each other");
 	if (ctl_catch_stop_signals() < 0)
 		return ctl_os_error(ctl, -errno, "signal handlers");
-	rc = reading_open(&rd, RING_START_EARLIEST, &s);
+	rc = ctl_check_data_dir_or_report(ctl);
 	if (rc == CTL_EXIT_OK)
-		rc = read_until(&rd, s.tail_pos, count, handle_print, NULL);
-	reading_close(&rd);
+		rc = ctl_log_open_or_report(ctl, name, true, &log);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (log.topic) {
+		struct ring_topic_stat s;
+
+		if (ring_topic_stat(log.topic, &s) == 0)
+			claim_timeout_ns = s.claim_timeout_ns;
+	}
+	rc = ctl_log_bounds(&log, &earliest, &end);
+	if (rc < 0) {
+		rc = ctl_error(ctl, rc, "topic '%s'", name);
+		goto out;
+	}
+	if (has_from && (from < earliest || from > end)) {
+		rc = ctl_error(ctl, -ERANGE, "topic '%s': --from %llu: the log holds positions "
+					     "%llu..%llu", name, (unsigned long long)from,
+			       (unsigned long long)earliest, (unsigned long long)end);
+		goto out;
+	}
+	if (has_from_time) {
+		rc = ctl_log_position_for_time(&log, from_ns, &from);
+		if (rc < 0) {
+			rc = ctl_error(ctl, rc, "topic '%s': --from-time", name);
+			goto out;
+		}
+		has_from = true;
+	}
+	ctl_log_seek(&log, has_from ? from : earliest);
+	/* Records go out in large writes. */
+	setvbuf(stdout, NULL, _IOFBF, 1u << 16);
+	rc = dump_loop(ctl, &log, format, end, count, has_from && !has_from_time, from,
+		       claim_timeout_ns);
+out:
+	ctl_log_close(&log);
 	return rc;
 }
 
 const struct ctl_command ctl_cmd_dump = {
 	.name = "dump",
-	.summary = "print the records the ring holds, oldest first",
+	.summary = "print a topic's records, from the segment files on",
 	.help = dump_help,
 	.run = run_dump,
 };

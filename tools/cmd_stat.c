@@ -30,7 +30,8 @@ static const char stat_help[] =
 	"directory, one line each) has been produced (its tail position), persisted\n"
 	"to segment files and made durable (fsynced) by ringd, and how many bytes\n"
 	"its ring holds. Positions are byte offsets in the topic's log; an\n"
-	"ephemeral topic is never persisted ('-').\n"
+	"ephemeral topic is never persisted ('-'). For a persistent topic also\n"
+	"the number of segment files and the bytes they take on disk.\n"
 	"\n"
 	"Options:\n"
 	"  --watch SECONDS     print again every SECONDS (fractions allowed) with\n"
@@ -55,6 +56,7 @@ struct sample {
 	uint64_t persisted_pos;
 	uint64_t durable_pos;
 	uint64_t oldest_pos;
+	struct ctl_disk_usage disk;	/* persistent topics */
 	double mono_s;		/* CLOCK_MONOTONIC when taken */
 	/* Rates against the previous sample; negative when there is none. */
 	double tail_rate;
@@ -94,6 +96,8 @@ static int sample_take(const struct ctl *ctl, const char *name, bool persistent_
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->persistent = persistent_hint;
 	s->tail_rate = s->persisted_rate = -1.0;
+	if (persistent_hint)
+		(void)ctl_topic_disk_usage(ctl, name, &s->disk);
 	rc = ring_topic_open(ctl->data_dir, name, &t);
 	if (rc < 0)
 		return rc;
@@ -202,6 +206,13 @@ static void print_json(const struct sample_set *set, bool watch)
 		json_kv_bool(&j, "ring", s->ring);
 		if (s->error)
 			json_kv_str(&j, "error", ring_strerror(s->error));
+		if (s->persistent) {
+			json_kv_u64(&j, "segments", s->disk.segments);
+			json_kv_u64(&j, "disk_bytes", s->disk.bytes);
+		} else {
+			json_kv_null(&j, "segments");
+			json_kv_null(&j, "disk_bytes");
+		}
 		if (!s->ring) {
 			json_end_object(&j);
 			continue;
@@ -266,8 +277,8 @@ static void print_header(int w, bool watch)
 {
 	if (watch)
 		printf("%-8s  ", "TIME");
-	printf("%-*s  %-10s  %14s  %14s  %14s  %10s", w, "TOPIC", "KIND", "PRODUCED", "PERSISTED",
-	       "DURABLE", "IN RING");
+	printf("%-*s  %-10s  %14s  %14s  %14s  %10s  %8s  %10s", w, "TOPIC", "KIND", "PRODUCED",
+	       "PERSISTED", "DURABLE", "IN RING", "SEGMENTS", "ON DISK");
 	if (watch)
 		printf("  %14s  %14s", "PRODUCED/S", "PERSISTED/S");
 	printf("\n");
@@ -297,6 +308,11 @@ static void print_text(const struct sample_set *set, bool watch, int w)
 		       fmt_pos(b2, sizeof(b2), s->persistent, s->persisted_pos),
 		       fmt_pos(b3, sizeof(b3), s->persistent, s->durable_pos),
 		       fmt_bytes(b4, sizeof(b4), s->tail_pos - s->oldest_pos));
+		if (s->persistent)
+			printf("  %8llu  %10s", (unsigned long long)s->disk.segments,
+			       fmt_bytes(b1, sizeof(b1), s->disk.bytes));
+		else
+			printf("  %8s  %10s", "-", "-");
 		if (watch)
 			printf("  %14s  %14s", fmt_rate(b1, sizeof(b1), s->tail_rate),
 			       fmt_rate(b2, sizeof(b2), s->persisted_rate));

@@ -608,6 +608,7 @@ static const char describe_help[] =
 	"  settings   capacity, max record, flags, claim timeout, NUMA node, creation\n"
 	"             time; for a persistent topic also segment size, retention and\n"
 	"             fsync policy (from topic.conf)\n"
+	"  segments   how many segment files, their bytes on disk, first and last base\n"
 	"  positions  tail (next to be written), frontier (all below is committed),\n"
 	"             persisted, durable, oldest (still in the ring), limit (producers\n"
 	"             may write only below it), and the bytes the ring holds\n"
@@ -631,6 +632,8 @@ struct describe {
 	struct ring_topic_stat stat;
 	bool conf;			/* topic.conf was read: cfg is valid */
 	struct ring_topic_config cfg;
+	bool has_disk;			/* persistent: disk is valid */
+	struct ctl_disk_usage disk;
 };
 
 static void describe_flags_json(struct json *j, uint32_t flags)
@@ -697,6 +700,20 @@ static void describe_json(const struct ctl *ctl, const struct describe *d)
 		json_kv_u64(&j, "fsync_interval_ns", d->cfg.fsync_interval_ns);
 		snprintf(buf, sizeof(buf), "%04o", d->cfg.file_mode);
 		json_kv_str(&j, "file_mode", buf);
+		json_end_object(&j);
+	} else {
+		json_null(&j);
+	}
+
+	json_key(&j, "segments");
+	if (d->has_disk) {
+		json_begin_object(&j);
+		json_kv_u64(&j, "count", d->disk.segments);
+		json_kv_u64(&j, "disk_bytes", d->disk.bytes);
+		if (d->disk.segments) {
+			json_kv_u64(&j, "first_base_pos", d->disk.first_base);
+			json_kv_u64(&j, "last_base_pos", d->disk.last_base);
+		}
 		json_end_object(&j);
 	} else {
 		json_null(&j);
@@ -819,6 +836,13 @@ static void describe_text(const struct ctl *ctl, const struct describe *d)
 		describe_settings_text(d);
 	else if (persistent)
 		printf(ROW "topic.conf missing or unreadable\n", "settings");
+	if (d->has_disk && d->disk.segments)
+		printf(ROW "%llu files, %s on disk (bases %llu..%llu)\n", "segments",
+		       (unsigned long long)d->disk.segments, fmt_bytes(b1, sizeof(b1), d->disk.bytes),
+		       (unsigned long long)d->disk.first_base,
+		       (unsigned long long)d->disk.last_base);
+	else if (d->has_disk)
+		printf(ROW "none yet\n", "segments");
 
 	if (!d->ring) {
 		printf(ROW "absent (start ringd to recreate it)\n", "ring");
@@ -915,7 +939,9 @@ static int run_describe(struct ctl *ctl, int argc, char **argv)
 		rc = read_topic_conf(ctl, d.name, &d.cfg);
 		if (rc == 0)
 			d.conf = true;
-		else if (!d.ring)
+		if (!d.ring || !(d.stat.flags & RING_TOPIC_EPHEMERAL))
+			d.has_disk = ctl_topic_disk_usage(ctl, d.name, &d.disk) == 0;
+		if (rc < 0 && !d.ring)
 			return ctl_error(ctl, rc, "topic '%s': its ring is absent and its "
 						  "topic.conf unreadable", d.name);
 	}

@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "ringctl.h"
+#include "segment_reader.h"
 
 /* Where POSIX shared-memory objects appear as files (glibc's shm_open). */
 #define SHM_DIR "/dev/shm"
@@ -523,6 +524,36 @@ int ctl_topics_find(const struct ctl *ctl, struct ctl_topic_entry **ret_entries,
 		qsort(l.v, l.n, sizeof(l.v[0]), entry_cmp);
 	*ret_entries = l.v;
 	*ret_count = l.n;
+	return 0;
+}
+
+int ctl_topic_disk_usage(const struct ctl *ctl, const char *name, struct ctl_disk_usage *ret)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	uint64_t *bases = NULL;
+	size_t count = 0;
+	struct stat st;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", ctl->data_dir, name) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	rc = ringi_seg_list(dir, &bases, &count);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	for (size_t i = 0; i < count; i++) {
+		/* Retention may delete one meanwhile: count what is there. */
+		if (ringi_seg_path(path, sizeof(path), dir, bases[i], RING_SEG_SUFFIX) < 0 ||
+		    stat(path, &st) < 0)
+			continue;
+		ret->bytes += (uint64_t)st.st_size;
+		ret->segments++;
+	}
+	if (count) {
+		ret->first_base = bases[0];
+		ret->last_base = bases[count - 1];
+	}
+	free(bases);
 	return 0;
 }
 

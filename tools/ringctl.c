@@ -27,6 +27,12 @@ static const struct ctl_command *const commands[] = {
 	&ctl_cmd_produce,
 	&ctl_cmd_dump,
 	&ctl_cmd_tail,
+	&ctl_cmd_groups,
+	&ctl_cmd_reset_offsets,
+	&ctl_cmd_verify,
+	&ctl_cmd_recover,
+	&ctl_cmd_export,
+	&ctl_cmd_consume,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -54,12 +60,9 @@ static void print_global_help(void)
 	       "\n"
 	       "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		printf("  %-10s  %s\n", commands[i]->name, commands[i]->summary);
-	printf("  %-10s  %s\n", "help", "explain a command");
+		printf("  %-13s  %s\n", commands[i]->name, commands[i]->summary);
+	printf("  %-13s  %s\n", "help", "explain a command");
 	printf("\n"
-	       "Consumer groups (describe, reset offsets), segment verification and\n"
-	       "recovery, and export arrive with ringd and consumer groups.\n"
-	       "\n"
 	       "Every error is one line on stderr:\n"
 	       "  ringctl: COMMAND: WHAT: REASON\n"
 	       "\n"

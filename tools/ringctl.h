@@ -62,6 +62,12 @@ extern const struct ctl_command ctl_cmd_stat;
 extern const struct ctl_command ctl_cmd_produce;
 extern const struct ctl_command ctl_cmd_dump;
 extern const struct ctl_command ctl_cmd_tail;
+extern const struct ctl_command ctl_cmd_groups;
+extern const struct ctl_command ctl_cmd_reset_offsets;
+extern const struct ctl_command ctl_cmd_verify;
+extern const struct ctl_command ctl_cmd_recover;
+extern const struct ctl_command ctl_cmd_export;
+extern const struct ctl_command ctl_cmd_consume;
 
 /* ---- options every command takes (common.c) ---- */
 
@@ -169,6 +175,17 @@ struct ctl_topic_entry {
  */
 int ctl_topics_find(const struct ctl *ctl, struct ctl_topic_entry **ret_entries,
 		    size_t *ret_count);
+
+/* What a persistent topic's segment files hold on disk. */
+struct ctl_disk_usage {
+	uint64_t segments;
+	uint64_t bytes;		/* file sizes of the .seg files */
+	uint64_t first_base;	/* base positions of the oldest and newest */
+	uint64_t last_base;
+};
+
+/* Sum DATA_DIR/<name>/'s segment files; zeros when there are none. */
+int ctl_topic_disk_usage(const struct ctl *ctl, const char *name, struct ctl_disk_usage *ret);
 
 /*
  * Take ringd's lock on the data directory (DATA_DIR/ringd.lock, flock),
