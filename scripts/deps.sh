@@ -19,7 +19,8 @@ set -euo pipefail
 
 # make: .ci/run calls this script before `make test`, and a fresh Debian
 # image has no make. libc6-dev: only a Recommends of gcc, which some images
-# do not install.
+# do not install. spin: the model checker that checks the ring protocol's
+# model (tests/model). scdoc: builds the ringctl man page.
 packages=(
   make
   gcc
@@ -30,6 +31,8 @@ packages=(
   liburing-dev
   libnuma-dev
   libcmocka-dev
+  spin
+  scdoc
 )
 
 if [ "${RINGLOG_SKIP_DEPS:-0}" = 1 ]; then
