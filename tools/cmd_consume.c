@@ -553,13 +553,16 @@ static int run_consume(struct ctl *ctl, int argc, char **argv)
 	rc = check_start(&p, o.from, &cfg);
 	if (rc != CTL_EXIT_OK)
 		goto out;
+	/* Before joining: a SIGINT or SIGTERM that comes as soon as this
+	 * process is a member must end it through the loop, which says where
+	 * the group stands, not by the default action. */
+	if (ctl_catch_stop_signals() < 0) {
+		rc = ctl_os_error(ctl, -errno, "signal handlers");
+		goto out;
+	}
 	rc = ring_consumer_open(p.topic, p.group, &cfg, &p.consumer);
 	if (rc < 0) {
 		rc = report_open_error(&p, rc);
-		goto out;
-	}
-	if (ctl_catch_stop_signals() < 0) {
-		rc = ctl_os_error(ctl, -errno, "signal handlers");
 		goto out;
 	}
 	/* Records go out in large writes; flush_output() pushes them out

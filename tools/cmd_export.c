@@ -142,7 +142,8 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 	char tmp[PATH_MAX];
 	struct ring_record rec;
 	struct ctl_log log;
-	double last_draw = 0;
+	double last_draw = 0, stalled_since = 0, give_up_s = 6.0;
+	struct ring_topic_stat st;
 	FILE *out = stdout, *summary;
 	int opt, rc;
 
@@ -226,10 +227,14 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 	setvbuf(out, NULL, _IOFBF, 1u << 16);
 	ctl_log_seek(&log, from);
 	rc = CTL_EXIT_OK;
+	if (log.topic && ring_topic_stat(log.topic, &st) == 0)
+		give_up_s = (double)st.claim_timeout_ns / 1e9 + 5.0;
 	while (log.pos < to && !ctl_stop_requested && !ferror(out)) {
+		uint64_t pos = log.pos;
 		int r = ctl_log_next(&log, &rec, 100000000);
 
 		if (r == 1) {
+			stalled_since = 0;
 			if (rec.position >= to)
 				break;
 			write_record(out, format, &rec);
@@ -258,7 +263,28 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 		if (!log.topic)
 			break;
 		/* 0 from the ring: a claim below the tail not committed yet;
-		 * libring or ringd repairs it within the claim timeout. */
+		 * libring or ringd repairs it within the claim timeout. Wait
+		 * that long (and a little more), not forever. */
+		if (log.pos != pos) {
+			stalled_since = 0;
+		} else if (stalled_since == 0) {
+			stalled_since = mono_now();
+			/* Below the frontier everything is committed: a reader
+			 * waiting there sits inside a record. */
+			if (ring_topic_stat(log.topic, &st) == 0 && pos >= st.oldest_pos &&
+			    pos < st.frontier_pos) {
+				rc = ctl_error(ctl, -EBADMSG, has_from && pos == from
+					? "topic '%s': --from %llu is not a record boundary"
+					: "topic '%s': the reader stalled at position %llu, inside "
+					  "a record", name, (unsigned long long)pos);
+				break;
+			}
+		} else if (mono_now() - stalled_since > give_up_s) {
+			rc = ctl_error(ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, a "
+							"claim that is never committed", name,
+				       (unsigned long long)log.pos);
+			break;
+		}
 	}
 	if (bar)
 		fprintf(stderr, "\r\033[K");

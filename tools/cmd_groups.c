@@ -81,10 +81,15 @@ static const char reset_help[] =
 	"\n"
 	"Options:\n"
 	"  --execute           really move the position\n"
-	"  --force             even while the group has a live member (which then\n"
-	"                      finds its position moved under it); without it a\n"
-	"                      live member makes --execute fail\n"
-	"  --json              one JSON object with the plan and whether it was done\n"
+	"  --force             even while an exclusive group has a live member\n"
+	"                      (which then finds its position moved under it);\n"
+	"                      without it such a member makes --execute fail (the\n"
+	"                      dry run says so). A shared group's live members\n"
+	"                      never block a reset\n"
+	"  --json              one JSON object: topic, group, mode, current_pos,\n"
+	"                      new_pos, tail_pos, lag_bytes_before, lag_bytes_after,\n"
+	"                      live_member_pid (a member that blocks --execute, or\n"
+	"                      null) and executed (false for a dry run)\n"
 	"  -d, --data-dir DIR  the data directory (default: $RINGLOG_DATA_DIR)\n"
 	"  -h, --help          this help\n"
 	"\n"
@@ -367,7 +372,8 @@ static int run_groups(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	if (group && n == 0) {
-		rc = ctl_error(ctl, -ENOENT, "topic '%s': group '%s'", name, group);
+		rc = ctl_fail(ctl, CTL_EXIT_NOT_FOUND, "topic '%s': no such group '%s'", name,
+			      group);
 		goto out;
 	}
 	if (count)
@@ -452,9 +458,16 @@ static int shift_position(struct ctl_log *log, uint64_t from, int64_t shift, uin
 	}
 }
 
-/* Whether @pos is a record boundary: the log reads a record there. */
+/*
+ * Whether @pos is a record boundary: the log reads a record there. In the
+ * files a position inside a record fails the record's checks; in the ring
+ * it reads as nothing yet, like a claim not yet committed, so tell the two
+ * apart by the frontier: everything below it is committed, and a reader
+ * with nothing to read there sits inside a record.
+ */
 static int check_boundary(struct ctl_log *log, uint64_t pos, uint64_t end)
 {
+	struct ring_topic_stat st;
 	struct ring_record rec;
 	int rc;
 
@@ -462,12 +475,35 @@ static int check_boundary(struct ctl_log *log, uint64_t pos, uint64_t end)
 		return 0;
 	ctl_log_seek(log, pos);
 	rc = ctl_log_next(log, &rec, 0);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (rc == 0 && log->topic && ring_topic_stat(log->topic, &st) == 0 &&
+	    pos >= st.oldest_pos && pos < st.frontier_pos)
+		return -EBADMSG;
+	return 0;
+}
+
+/* The live member that blocks a reset, for the error line and the plan. */
+static int32_t live_member(const struct ring_group_stat *s)
+{
+	for (unsigned m = 0; m < RING_MAX_MEMBERS; m++)
+		if (s->member[m].pid && s->member[m].alive)
+			return s->member[m].pid;
+	return 0;
+}
+
+/* Whether --execute without --force would be refused: libring refuses to
+ * move an exclusive group under a live member (a shared group's members
+ * simply get records from the new position on). */
+static int32_t blocking_member(const struct ring_group_stat *s)
+{
+	return s->mode == RING_GROUP_EXCLUSIVE ? live_member(s) : 0;
 }
 
 static void reset_print(const struct reset *r, const char *topic, const struct ring_group_stat *s,
 			uint64_t tail, uint64_t to, bool done)
 {
+	int32_t blocker = blocking_member(s);
 	struct json j;
 
 	if (r->json) {
@@ -481,6 +517,10 @@ static void reset_print(const struct reset *r, const char *topic, const struct r
 		json_kv_u64(&j, "tail_pos", tail);
 		json_kv_u64(&j, "lag_bytes_before", tail > s->committed_pos ? tail - s->committed_pos : 0);
 		json_kv_u64(&j, "lag_bytes_after", tail > to ? tail - to : 0);
+		if (blocker)
+			json_kv_i64(&j, "live_member_pid", blocker);
+		else
+			json_kv_null(&j, "live_member_pid");
 		json_kv_bool(&j, "executed", done);
 		json_end_object(&j);
 		json_finish(&j);
@@ -497,6 +537,9 @@ static void reset_print(const struct reset *r, const char *topic, const struct r
 		       (unsigned long long)to);
 	else
 		printf("dry run: nothing changed (add --execute to apply)\n");
+	if (!done && blocker && !r->force)
+		printf("note: the group has a live member (pid %d): --execute will be refused "
+		       "unless it stops or --force is added\n", blocker);
 }
 
 static int reset_option(struct ctl *ctl, struct reset *r, int opt)
@@ -554,15 +597,6 @@ static int reset_option(struct ctl *ctl, struct reset *r, int opt)
 	return CTL_CONTINUE;
 }
 
-/* The live member that blocks a reset, for the error line. */
-static int32_t live_member(const struct ring_group_stat *s)
-{
-	for (unsigned m = 0; m < RING_MAX_MEMBERS; m++)
-		if (s->member[m].pid && s->member[m].alive)
-			return s->member[m].pid;
-	return 0;
-}
-
 static int run_reset(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -614,7 +648,8 @@ static int run_reset(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	if (n == 0) {
-		rc = ctl_error(ctl, -ENOENT, "topic '%s': group '%s'", name, group);
+		rc = ctl_fail(ctl, CTL_EXIT_NOT_FOUND, "topic '%s': no such group '%s'", name,
+			      group);
 		goto out;
 	}
 	switch (r.target) {
@@ -667,12 +702,12 @@ static int run_reset(struct ctl *ctl, int argc, char **argv)
 			int32_t pid = live_member(&rows[0].st);
 
 			if (pid)
-				rc = ctl_error(ctl, rc, "group '%s' of '%s' has a live member (pid "
-							"%d): stop it first, or add --force",
-					       group, name, pid);
+				rc = ctl_fail(ctl, CTL_EXIT_FAILURE, "group '%s' of '%s' has a live "
+					      "member (pid %d): stop it first, or add --force",
+					      group, name, pid);
 			else
-				rc = ctl_error(ctl, rc, "group '%s' of '%s' has a live member: "
-							"stop it first, or add --force", group, name);
+				rc = ctl_fail(ctl, CTL_EXIT_FAILURE, "group '%s' of '%s' has a live "
+					      "member: stop it first, or add --force", group, name);
 			goto out;
 		}
 		if (rc < 0) {

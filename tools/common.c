@@ -89,6 +89,16 @@ int ctl_os_error(const struct ctl *ctl, int rc, const char *fmt, ...)
 	return ctl_exit_code(rc);
 }
 
+int ctl_fail(const struct ctl *ctl, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ctl, fmt, ap, NULL);
+	va_end(ap);
+	return code;
+}
+
 int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 {
 	char tail[160];

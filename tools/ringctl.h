@@ -111,6 +111,10 @@ int ctl_error(const struct ctl *ctl, int rc, const char *fmt, ...)
  * whose meaning libring's table would misstate ("no such topic"). */
 int ctl_os_error(const struct ctl *ctl, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* "ringctl: <command>: <what>", whose reason the caller words itself (a
+ * missing group is not libring's "no such topic"); returns @code. */
+int ctl_fail(const struct ctl *ctl, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* "ringctl: <command>: <what> (see 'ringctl <command> --help')";
  * returns CTL_EXIT_USAGE. */
 int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
