@@ -80,6 +80,21 @@ static inline bool ringi_is_persistent(const struct ring_topic *t)
  */
 void *ringi_alloc_lines(size_t size);
 
+/* ---- speculative reads of the ring (reader.c) ---- */
+
+/*
+ * A header word read by code that holds nothing back: an ordinary reader,
+ * stat. The maintainer may be zeroing it for reuse, or a producer writing
+ * the next lap over it, while it is read; the caller validates what it
+ * got (the record's lap, then `oldest`: C2) before trusting it. These,
+ * and an ordinary reader's copy of a record (reader.c), are the only reads
+ * of ring memory made that way: racy by design, so ThreadSanitizer builds
+ * are told to ignore them (atomics.h, "The seqlock pair"). The acquire
+ * form is C1; the seq_cst one is for futex sleep conditions (W2).
+ */
+uint64_t ringi_seqlock_word(const struct ring_topic *t, uint64_t pos);
+uint64_t ringi_seqlock_word_seq_cst(const struct ring_topic *t, uint64_t pos);
+
 /* ---- names (name.c) ---- */
 
 /* 0 if @name is a valid topic name, else -EINVAL. */

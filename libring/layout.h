@@ -100,10 +100,11 @@ struct ring_daemon_line {
 /*
  * One registered producer. `owner` is taken by CAS from 0 by the producer
  * and freed by CAS to 0 by it (close) or by the maintainer (owner dead).
- * `claim_pos` is written only by the owner: the position it is about to
- * claim (set before its tail CAS, which publishes it: P1), RING_POS_NONE
- * when it has no open claim. The maintainer reads it to learn who owns a
- * claim whose header was never written.
+ * `claim_pos` is written only by the owner (P5 release): the position it is
+ * about to claim (set before its tail CAS, which publishes it too: P1),
+ * RING_POS_NONE when it has no open claim. The maintainer reads it (M7) to
+ * learn who owns a claim whose header was never written, and to hold reuse
+ * back below a live owner's claim, which it may still write into.
  */
 struct ring_producer_slot {
 	alignas(RING_CACHELINE) ring_atomic_u64 owner;	/* pid | start_ticks << 32; 0 free */
@@ -162,7 +163,10 @@ struct ring_inflight {
 };
 
 struct ring_group_slot {
-	alignas(RING_CACHELINE) ring_atomic_u64 state;	/* creator pid << 8 | slot state */
+	/* Slot state in bits 0..7; while INIT also its creator, so that a
+	 * dead one is told from a slow one: pid in bits 8..31, start ticks
+	 * (as in owner words) in bits 32..63. */
+	alignas(RING_CACHELINE) ring_atomic_u64 state;
 	uint32_t mode;			/* enum ring_group_mode; written before G4 */
 	uint32_t reserved;
 	char name[64];			/* written before G4 */
@@ -174,7 +178,8 @@ struct ring_group_slot {
 	/* Exclusive: the one member (CAS), its heartbeat. */
 	ring_atomic_u64 owner;
 	ring_atomic_u64 heartbeat_ns;
-	/* Shared: the next position to hand out (CAS by members, G7). */
+	/* Shared: the next position to hand out (CAS by members, G7).
+	 * Exclusive: the member's read position (owner only, a statistic). */
 	alignas(RING_CACHELINE) ring_atomic_u64 next;
 	/* Statistics, relaxed. */
 	ring_atomic_u64 delivered;

@@ -170,17 +170,29 @@ static bool repair_zero_words(struct ring_topic *t, uint64_t pos)
 	return pos > from;
 }
 
+/* What repair_stall() found at the stalled frontier. */
+enum stall {
+	STALL_WAIT,		/* a live owner, in time: leave it */
+	STALL_MOVED,		/* the owner finished first: scan on */
+	STALL_REPAIRED,		/* turned into padding */
+};
+
 /*
  * The frontier @f is stalled below the tail. Repair it if its owner is dead
- * or the stall has lasted claim_timeout; true if something was repaired.
+ * or the stall has lasted claim_timeout. The word is read again here, after
+ * the scan stopped at it: its owner may have committed in between, which is
+ * progress, not corruption.
  */
-static bool repair_stall(struct ring_topic *t, uint64_t f, int *ret_rc)
+static enum stall repair_stall(struct ring_topic *t, uint64_t f, int *ret_rc)
 {
 	struct ring_control *ctl = t->ctl;
 	uint64_t now = ringi_now_ns();
 	uint64_t w = ring_load_acquire(&ringi_header_at(t, f)->word);
+	uint32_t lap = ring_lap_of(f, t->capacity_shift);
 	bool timed_out;
 
+	if (ring_word_state(w) >= RING_STATE_COMMITTED && ring_word_lap(w) == lap)
+		return STALL_MOVED;
 	/* Stall bookkeeping is the lease holder's alone: relaxed. */
 	if (ring_load_relaxed(&ctl->maint.stall_pos) != f) {
 		ring_store_relaxed(&ctl->maint.stall_pos, f);
@@ -191,27 +203,28 @@ static bool repair_stall(struct ring_topic *t, uint64_t f, int *ret_rc)
 
 	if (w == 0) {
 		if (!timed_out && intent_alive(ctl, f))
-			return false;
-		return repair_zero_words(t, f);
+			return STALL_WAIT;
+		return repair_zero_words(t, f) ? STALL_REPAIRED : STALL_MOVED;
 	}
-	if (ring_word_state(w) != RING_STATE_CLAIMED ||
-	    ring_word_lap(w) != ring_lap_of(f, t->capacity_shift)) {
+	if (ring_word_state(w) != RING_STATE_CLAIMED || ring_word_lap(w) != lap) {
 		*ret_rc = -EBADMSG;
-		return false;
+		return STALL_WAIT;
 	}
 	uint32_t span = ring_word_len(w);
 
 	if (span < RING_RECORD_HEADER_BYTES || span % 8 || span > t->max_span) {
 		*ret_rc = -EBADMSG;	/* cannot skip an unknown length */
-		return false;
+		return STALL_WAIT;
 	}
 	if (!timed_out && claim_owner_alive(ctl, w))
-		return false;
+		return STALL_WAIT;
 	/* M4 (acq_rel) pairs with P3: the claim becomes padding of its whole
-	 * span, or the owner committed first and we rescan. */
-	return ring_cas_acq_rel(&ringi_header_at(t, f)->word, &w,
-				ring_word_make(RING_STATE_SKIPPED, ring_word_slot(w),
-					       ring_word_lap(w), span));
+	 * span, or the owner committed first and we scan on. */
+	if (ring_cas_acq_rel(&ringi_header_at(t, f)->word, &w,
+			     ring_word_make(RING_STATE_SKIPPED, ring_word_slot(w),
+					    ring_word_lap(w), span)))
+		return STALL_REPAIRED;
+	return STALL_MOVED;
 }
 
 /* ---- dead participants ---- */
@@ -245,6 +258,56 @@ static void sweep_dead_slots(struct ring_control *ctl, uint64_t frontier)
 
 /* ---- cleaning and the limit ---- */
 
+/*
+ * A live producer whose claim lies below the frontier (repaired while its
+ * owner was stopped or slow, or an intent it has not yet retracted) may
+ * still write into it: its payload through the pointer reserve gave it,
+ * or its header CAS from zero, which on a reused and re-zeroed word would
+ * succeed in the wrong lap. Either would tear a later lap's record, so
+ * the bytes at and above such a claim are not reused while its owner
+ * lives. A dead owner writes nothing: its claim holds nothing back.
+ */
+static uint64_t late_writer_gate(struct ring_control *ctl, uint64_t gate)
+{
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
+		struct ring_producer_slot *s = &ctl->producers[i];
+		/* M7 (acquire) pairs with P5 (release) in producer.c: once
+		 * the intent reads past a claim, every byte its owner wrote
+		 * into it is visible, so zeroing it afterwards wins. */
+		uint64_t intent = ring_load_acquire(&s->claim_pos);
+		uint64_t owner;
+
+		if (intent >= gate)	/* RING_POS_NONE included */
+			continue;
+		owner = ring_load_acquire(&s->owner);
+		if (owner && ringi_owner_alive(owner))
+			gate = intent;
+	}
+	return gate;
+}
+
+/*
+ * @gate, lowered to the position of any gating reader. G3 (seq_cst loads,
+ * whose acquire half pairs with the reader's G2 release in reader.c): what
+ * a reader has read below its position is done before we reuse it. The
+ * same loads, made again after `oldest` is announced, are the maintainer's
+ * half of G1 (clean_and_raise()).
+ */
+static uint64_t gating_floor(struct ring_control *ctl, uint64_t gate)
+{
+	for (unsigned i = 0; i < RING_MAX_GATING_READERS; i++) {
+		struct ring_gating_slot *g = &ctl->gating[i];
+
+		if (ring_load_seq_cst(&g->owner)) {
+			uint64_t pos = ring_load_seq_cst(&g->pos);
+
+			if (pos < gate)
+				gate = pos;
+		}
+	}
+	return gate;
+}
+
 /* The lowest position anyone may still need: nothing below it is read
  * again from the ring, so its bytes may be reused. */
 static uint64_t gate_of(const struct ring_topic *t, uint64_t frontier)
@@ -259,19 +322,7 @@ static uint64_t gate_of(const struct ring_topic *t, uint64_t frontier)
 		if (persisted < gate)
 			gate = persisted;
 	}
-	for (unsigned i = 0; i < RING_MAX_GATING_READERS; i++) {
-		struct ring_gating_slot *g = &ctl->gating[i];
-
-		/* G1 (seq_cst) with the reader's registration, and G3: the
-		 * acquire half pairs with the reader's G2 release. */
-		if (ring_load_seq_cst(&g->owner)) {
-			uint64_t pos = ring_load_seq_cst(&g->pos);
-
-			if (pos < gate)
-				gate = pos;
-		}
-	}
-	return gate;
+	return late_writer_gate(ctl, gating_floor(ctl, gate));
 }
 
 /*
@@ -327,7 +378,8 @@ static void clean_and_raise(struct ring_topic *t, uint64_t gate)
 	if (target > gate)
 		target = gate;
 	/* Only lease holders store `oldest`: relaxed. It is >= cleaned, and
-	 * above cleaned only if a holder died between M2 and M3. */
+	 * above cleaned only if a holder died between M2 and M3 or a gating
+	 * reader registered below it during the announcement (G1). */
 	gate = record_boundary_below(t, ring_load_relaxed(&ctl->oldest.pos), target);
 	if (gate <= cleaned)
 		return;
@@ -336,6 +388,21 @@ static void clean_and_raise(struct ring_topic *t, uint64_t gate)
 	/* M2: readers of positions below the gate must see that their
 	 * bytes may change before the first byte does. */
 	ring_seqlock_announce(&ctl->oldest.pos, gate);
+	/*
+	 * G1, the maintainer's half: announce, then look at the gating slots
+	 * again. A reader registering meanwhile stores its position and then
+	 * loads `oldest` (reader.c, gate_register()): with both sides
+	 * store-then-load and seq_cst, either it sees our announcement and
+	 * moves up, or we see its position here and stop below it. The slots
+	 * read in gate_of() alone would miss a reader that stored its
+	 * position after that read but loaded `oldest` before the
+	 * announcement (spin finds that interleaving: tests/model). A lower
+	 * gate than announced only keeps bytes readable a while longer.
+	 */
+	gate = gating_floor(ctl, gate);
+	if (gate <= cleaned)
+		return;
+	len = gate - cleaned;
 	/* The data area is mapped twice, so a wrapping range is contiguous. */
 	half = ring_align8(len / 2);
 	memset(t->data + (cleaned & t->mask), 0, half);
@@ -360,11 +427,16 @@ static int maintain_locked(struct ring_topic *t)
 		/* M1 (acquire) pairs with P1: intents of claims below the
 		 * tail are visible (see intent_alive()). */
 		uint64_t tail = ring_load_acquire(&ctl->tail.pos);
+		enum stall stall;
 
 		frontier = frontier_scan(t, frontier, tail, &rc);
-		if (frontier == tail || rc < 0 || !repair_stall(t, frontier, &rc))
+		if (frontier == tail || rc < 0)
 			break;
-		repaired++;
+		stall = repair_stall(t, frontier, &rc);
+		if (stall == STALL_WAIT)
+			break;
+		if (stall == STALL_REPAIRED)
+			repaired++;
 	}
 	ring_store_relaxed(&ctl->frontier.pos, frontier);	/* holder-only */
 	if (repaired) {

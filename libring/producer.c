@@ -26,6 +26,18 @@ struct ring_producer {
 	uint64_t claim_word;
 };
 
+/*
+ * P5 (release) pairs with M7 (acquire) in maintain.c: whatever this
+ * producer wrote into its previous claim is visible before the slot's
+ * intent reads anything newer, so the maintainer, which holds reuse back
+ * below a live producer's intent, never zeroes those bytes under a write
+ * still in flight. Every store to claim_pos goes through here.
+ */
+static void intent_store(struct ring_producer_slot *s, uint64_t pos)
+{
+	ring_store_release(&s->claim_pos, pos);
+}
+
 static int slot_take(struct ring_topic *t, uint64_t owner, unsigned *ret_index)
 {
 	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
@@ -37,7 +49,7 @@ static int slot_take(struct ring_topic *t, uint64_t owner, unsigned *ret_index)
 		/* R1 (acq_rel): the slot is ours; pairs with R2 (release of a
 		 * freed slot), so the previous owner's last writes are done. */
 		if (ring_cas_acq_rel(&s->owner, &expected, owner)) {
-			ring_store_relaxed(&s->claim_pos, RING_POS_NONE);	/* owner-only */
+			intent_store(s, RING_POS_NONE);
 			*ret_index = i;
 			return 0;
 		}
@@ -84,7 +96,7 @@ struct ring_producer *ring_producer_close(struct ring_producer *p)
 		c = (struct ring_claim){ .position = p->claim_pos, .word_ = p->claim_word };
 		(void)ring_producer_abort(p, &c);
 	}
-	ring_store_relaxed(&p->slot->claim_pos, RING_POS_NONE);	/* owner-only */
+	intent_store(p->slot, RING_POS_NONE);
 	/* R2 (release) pairs with R1 of the next owner. */
 	ring_store_release(&p->slot->owner, 0);
 	free(p);
@@ -148,9 +160,10 @@ static int claim_space(struct ring_producer *p, uint64_t span, int64_t timeout_n
 		 * the limit has been zeroed for reuse. */
 		while (tail + span <= ring_load_acquire(&ctl->limit.pos)) {
 			/* The intent, so that maintenance can tell whose claim
-			 * this is if we die before writing its header. Relaxed:
-			 * published by the release half of the CAS below. */
-			ring_store_relaxed(&p->slot->claim_pos, tail);
+			 * this is if we die before writing its header, and
+			 * holds reuse back while we may still write (P5; the
+			 * CAS below publishes it too). */
+			intent_store(p->slot, tail);
 			/* P1 (acq_rel) pairs with P1 of other producers and
 			 * with M1's acquire load of the tail in maintain.c. */
 			if (ring_cas_acq_rel(&ctl->tail.pos, &tail, tail + span)) {
@@ -159,7 +172,7 @@ static int claim_space(struct ring_producer *p, uint64_t span, int64_t timeout_n
 			}
 		}
 		/* Full. A stale intent must not look like a claim. */
-		ring_store_relaxed(&p->slot->claim_pos, RING_POS_NONE);
+		intent_store(p->slot, RING_POS_NONE);
 		rc = space_wait(t, span, timeout_ns, &deadline);
 		if (rc < 0)
 			return rc;
@@ -196,7 +209,7 @@ static int claim(struct ring_producer *p, uint64_t span, int64_t timeout_ns, uin
 			return 0;
 		}
 	}
-	ring_store_relaxed(&p->slot->claim_pos, RING_POS_NONE);
+	intent_store(p->slot, RING_POS_NONE);
 	return -EAGAIN;
 }
 
@@ -242,7 +255,7 @@ static bool claim_matches(const struct ring_producer *p, const struct ring_claim
 static void claim_close(struct ring_producer *p)
 {
 	p->claim_open = false;
-	ring_store_relaxed(&p->slot->claim_pos, RING_POS_NONE);	/* owner-only */
+	intent_store(p->slot, RING_POS_NONE);
 }
 
 /* CLAIMED -> COMMITTED(len) for the claim at @pos; false if repaired. */

@@ -232,8 +232,9 @@ static uint64_t scan_frontier_readonly(const struct ring_topic *t, uint64_t from
 	uint64_t pos = from;
 
 	while (pos < tail && pos - from < t->capacity) {
-		/* Acquire: the same reading as a reader's C1. */
-		uint64_t w = ring_load_acquire(&ringi_header_at(t, pos)->word);
+		/* As an ordinary reader's C1: the maintainer may be reusing
+		 * the bytes of a stale frontier; the lap check stops there. */
+		uint64_t w = ringi_seqlock_word(t, pos);
 		uint64_t span;
 
 		if (ring_word_lap(w) != ring_lap_of(pos, t->capacity_shift))
@@ -297,7 +298,7 @@ int ring_topic_stat(struct ring_topic *t, struct ring_topic_stat *ret)
 	    ring_load_relaxed(&ctl->maint.stall_pos) == s.frontier_pos) {
 		uint64_t since = ring_load_relaxed(&ctl->maint.stall_since_ns);
 		uint64_t now = ringi_now_ns();
-		uint64_t w = ring_load_acquire(&ringi_header_at(t, s.frontier_pos)->word);
+		uint64_t w = ringi_seqlock_word(t, s.frontier_pos);
 		unsigned slot = ring_word_slot(w);
 
 		if (now > since && now - since >= 1000000u) {
@@ -311,6 +312,31 @@ int ring_topic_stat(struct ring_topic *t, struct ring_topic_stat *ret)
 				    s.frontier_pos)
 					s.stuck_pid = ringi_owner_pid(
 						ring_load_relaxed(&ctl->producers[i].owner));
+		}
+	}
+
+	/* Or a claim that stalled there, was repaired, and whose owner is
+	 * still alive: the ring does not reuse its bytes until the owner
+	 * lets go (maintain.c, late_writer_gate()), so it is what a full
+	 * ring waits for. */
+	if (!s.stuck_pid) {
+		uint64_t stall = ring_load_relaxed(&ctl->maint.stall_pos);
+
+		for (unsigned i = 0; stall < s.frontier_pos && i < RING_MAX_PRODUCERS; i++) {
+			uint64_t owner = ring_load_relaxed(&ctl->producers[i].owner);
+			uint64_t w;
+
+			if (!owner || ring_load_relaxed(&ctl->producers[i].claim_pos) != stall)
+				continue;
+			w = ringi_seqlock_word(t, stall);
+			if (ring_word_state(w) != RING_STATE_SKIPPED ||
+			    ring_word_lap(w) != ring_lap_of(stall, t->capacity_shift) ||
+			    !ringi_owner_alive(owner))
+				continue;
+			s.stuck_pid = ringi_owner_pid(owner);
+			s.stuck_pos = stall;
+			s.stuck_ns = ringi_now_ns() - ring_load_relaxed(&ctl->maint.stall_since_ns);
+			break;
 		}
 	}
 

@@ -101,7 +101,10 @@ RING_API int ring_producer_reserve(struct ring_producer *producer, uint32_t type
  * If the producer was stopped (or debugged) longer than the topic's claim
  * timeout between reserve and commit, ring_topic_maintain() may already
  * have turned the claim into padding; the commit then fails and nothing
- * torn is ever seen. Publish the record again if it must be delivered.
+ * torn is ever seen. Writing the payload late is harmless too: the ring
+ * does not reuse a live producer's claim until it is committed or aborted,
+ * so the bytes land in its own padding. Publish the record again if it
+ * must be delivered.
  *
  * Concurrency: as ring_producer_reserve(). Wakes sleeping readers only if
  * there are any (no syscall otherwise).

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: a producer process stopped with SIGSTOP while it holds a
- * claim (reserved and written, not committed), on a named ephemeral topic
- * (the library's own housekeeping repairs) and on a persistent one (a
- * child stands in for ringd: it advances `persisted` and runs
+ * claim (reserved, half written, not committed), on a named ephemeral
+ * topic (the library's own housekeeping repairs) and on a persistent one
+ * (a child stands in for ringd: it advances `persisted` and runs
  * ring_topic_maintain()). The claim timeout is the default, 1 s.
  * Positive space: while the owner is stopped the claim is reported stuck
  * (ring_topic_stat() names its pid) and left alone until the claim
- * timeout has passed; then it is repaired, the reader moves on to the
- * records another producer committed behind it, and the ring laps several
- * times while the owner is still stopped. After SIGCONT the owner's commit
- * returns -ETIMEDOUT and its republished record arrives.
+ * timeout has passed; then it is repaired and the reader moves on to the
+ * records another producer committed behind it. The repaired claim's
+ * bytes are not reused while its owner lives: the other producer runs on
+ * for up to one lap, then feels back-pressure, and stat still names the
+ * stopped pid as what the ring waits for. After SIGCONT the owner writes
+ * the rest of its payload into the claim, its commit returns -ETIMEDOUT,
+ * the ring flows again for several laps and its republished record
+ * arrives.
  * Negative space: nothing behind the stuck claim is delivered before the
- * timeout; the stale claim is never delivered; the late commit CAS on a
- * header that now belongs to a later lap publishes nothing and corrupts
- * no record (every record keeps its CRC).
+ * timeout; the stale claim is never delivered; the late payload write and
+ * the late commit corrupt no record (every record keeps its CRC, no
+ * reader error) and publish nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -97,9 +101,10 @@ static int stopped_main(void *arg)
 	if (rc < 0)
 		return child_fail(C_STOPPED, "reserve: %s", ring_strerror(rc));
 	fx.sh->claim_ns = t_now_ns();
-	/* The whole payload is written before the stop: what happens after
-	 * SIGCONT is the commit alone. */
-	t_payload_fill(c.payload, len, STOPPED_ID, 0);
+	/* Half of the payload before the stop, the rest after SIGCONT: the
+	 * late half is written into a claim that has long been repaired. */
+	t_payload_fill(buf, len, STOPPED_ID, 0);
+	memcpy(c.payload, buf, len / 2);
 	fx.sh->claim_pos = c.position;
 	fx.sh->claimed = 1;
 	/* The parent stops us here, then sets `go`. */
@@ -108,6 +113,7 @@ static int stopped_main(void *arg)
 			return child_fail(C_STOPPED, "never let go");
 		t_sleep_ns(NS_PER_MS);
 	}
+	memcpy((uint8_t *)c.payload + len / 2, buf + len / 2, len - len / 2);
 	fx.sh->commit_rc = ring_producer_commit(p, &c);
 	t_payload_fill(buf, len, STOPPED_ID, 0);
 	fx.sh->republish_rc = ring_producer_publish(p, STOPPED_ID + 1, buf, len, 10 * NS_PER_S,
@@ -269,6 +275,30 @@ static struct ring_topic_stat stat_of(struct ring_topic *t)
 	return st;
 }
 
+/* The reader has everything there is, and the other producer cannot
+ * claim its next record without reusing the stopped producer's claim. */
+struct held_ctx {
+	struct fixture *f;
+	struct ring_reader *r;
+	struct t_tracker *tr;
+};
+
+static bool read_until_held(void *arg)
+{
+	struct held_ctx *h = arg;
+	struct ring_topic_stat st = stat_of(h->f->topic);
+	struct ring_record rec;
+	int rc;
+
+	while ((rc = ring_reader_next(h->r, &rec, 0)) == 0)
+		if (t_tracker_record(h->tr, &rec) < 0)
+			fail_msg("%s", h->tr->first_error);
+	assert_rc(rc, -EAGAIN);
+	return ring_reader_position(h->r) == st.tail_pos &&
+	       st.tail_pos + ring_align8(RING_RECORD_HEADER_BYTES + PAYLOAD_MAX) >
+		       h->f->sh->claim_pos + CAP;
+}
+
 static void test_stopped_producer_claim_repaired_after_timeout(void **state)
 {
 	struct fixture *f = *state;
@@ -279,11 +309,13 @@ static void test_stopped_producer_claim_repaired_after_timeout(void **state)
 	struct ring_reader *r = NULL;
 	struct ring_topic_stat st;
 	struct t_tracker tr;
-	uint64_t claim_ns, first_ns = 0, deadline, laps_while_stopped;
+	struct held_ctx held = { .f = f, .tr = &tr };
+	uint64_t claim_ns, first_ns = 0, deadline, held_tail, acked_while_stopped;
 	bool saw_stuck = false;
 
 	t_tracker_init(&tr, 2);
 	assert_rc(ring_reader_open(f->topic, &cfg, &r), 0);
+	held.r = r;
 	if (f->persistent) {
 		f->pid[C_DAEMON] = t_fork_child(daemon_main, NULL);
 		assert_true(f->pid[C_DAEMON] > 0);
@@ -299,29 +331,26 @@ static void test_stopped_producer_claim_repaired_after_timeout(void **state)
 	assert_true(f->pid[C_OTHER] > 0);
 
 	/*
-	 * Read everything the other producer publishes, and the stopped
-	 * producer's record once it is continued. Before the first delivery
+	 * Wait for the first record behind the stuck claim. Until it comes
 	 * the claim must be reported stuck, by pid.
 	 */
 	deadline = t_now_ns() + CHILD_DEADLINE_NS;
-	while (tr.next_seq[OTHER_ID] < OTHER_COUNT) {
+	while (!first_ns) {
 		struct ring_record rec;
 		int rc = ring_reader_next(r, &rec, 20 * NS_PER_MS);
 
 		if (t_now_ns() >= deadline)
-			fail_msg("only %" PRIu64 " records in time", tr.delivered);
+			fail_msg("no record behind the stuck claim in time");
 		if (rc == -ETIMEDOUT) {
 			st = stat_of(f->topic);
-			if (!first_ns && st.stuck_pid == f->pid[C_STOPPED] &&
-			    st.stuck_pos == f->sh->claim_pos) {
+			if (st.stuck_pid == f->pid[C_STOPPED] && st.stuck_pos == f->sh->claim_pos) {
 				saw_stuck = true;
 				assert_int_equal(st.repaired_claims, 0);
 			}
 			continue;
 		}
 		assert_rc(rc, 0);
-		if (!first_ns)
-			first_ns = t_now_ns();
+		first_ns = t_now_ns();
 		if (t_tracker_record(&tr, &rec) < 0)
 			fail_msg("%s", tr.first_error);
 	}
@@ -332,35 +361,49 @@ static void test_stopped_producer_claim_repaired_after_timeout(void **state)
 		fail_msg("repaired %.1f ms after the claim, before the %.0f ms timeout",
 			 (double)(first_ns - claim_ns) / 1e6, (double)CLAIM_TIMEOUT_NS / 1e6);
 	assert_true(saw_stuck);
-	st = stat_of(f->topic);
-	assert_int_equal(st.repaired_claims, 1);
-	assert_int_equal(st.stuck_pid, 0);
-	assert_int_equal(tr.next_seq[STOPPED_ID], 0);
-	laps_while_stopped = (st.tail_pos - f->sh->claim_pos) / CAP;
-	/* The ring reused the claim's bytes while its owner slept. */
-	assert_true(laps_while_stopped >= 2);
 
+	/* The ring runs on up to one lap past the claim, then holds: the
+	 * stopped owner may still write into it. */
+	assert_true(t_wait_until(read_until_held, &held, 30 * NS_PER_S, NS_PER_MS));
+	held_tail = stat_of(f->topic).tail_pos;
+	t_sleep_ns(100 * NS_PER_MS);
+	assert_true(read_until_held(&held));
+	st = stat_of(f->topic);
+	acked_while_stopped = f->sh->other_acked;
+	assert_int_equal(st.tail_pos, held_tail);
+	assert_true(st.tail_pos <= f->sh->claim_pos + CAP);
+	assert_true(acked_while_stopped < OTHER_COUNT);
+	assert_int_equal(st.repaired_claims, 1);
+	assert_int_equal(st.stuck_pid, f->pid[C_STOPPED]);
+	assert_int_equal(st.stuck_pos, f->sh->claim_pos);
+	assert_int_equal(tr.next_seq[STOPPED_ID], 0);
+	assert_int_equal(tr.next_seq[OTHER_ID], acked_while_stopped);
+
+	/* Continued: the late half of the payload, the refused commit, the
+	 * republished record; the other producer finishes. */
 	assert_int_equal(kill(f->pid[C_STOPPED], SIGCONT), 0);
 	wait_state(f->pid[C_STOPPED], false);
+	deadline = t_now_ns() + CHILD_DEADLINE_NS;
+	while (tr.next_seq[OTHER_ID] < OTHER_COUNT || tr.next_seq[STOPPED_ID] == 0) {
+		struct ring_record rec;
+		int rc = ring_reader_next(r, &rec, 20 * NS_PER_MS);
+
+		if (t_now_ns() >= deadline)
+			fail_msg("only %" PRIu64 " records in time", tr.delivered);
+		if (rc == -ETIMEDOUT)
+			continue;
+		assert_rc(rc, 0);
+		if (t_tracker_record(&tr, &rec) < 0)
+			fail_msg("%s", tr.first_error);
+	}
 	reap(f, C_STOPPED, 30 * NS_PER_S);
 	reap(f, C_OTHER, 30 * NS_PER_S);
 	assert_rc(f->sh->commit_rc, -ETIMEDOUT);
 	assert_rc(f->sh->republish_rc, 0);
-
-	/* The republished record, then nothing: the late commit made
-	 * nothing visible. */
-	for (unsigned i = 0; tr.next_seq[STOPPED_ID] == 0; i++) {
-		struct ring_record rec;
-
-		assert_true(i < 100);
-		if (ring_reader_next(r, &rec, 100 * NS_PER_MS) != 0)
-			continue;
-		if (t_tracker_record(&tr, &rec) < 0)
-			fail_msg("%s", tr.first_error);
-	}
 	{
 		struct ring_record rec;
 
+		/* Nothing more: the late commit made nothing visible. */
 		assert_rc(ring_reader_next(r, &rec, 50 * NS_PER_MS), -ETIMEDOUT);
 	}
 	r = ring_reader_close(r);
@@ -373,10 +416,13 @@ static void test_stopped_producer_claim_repaired_after_timeout(void **state)
 	st = stat_of(f->topic);
 	assert_int_equal(st.frontier_pos, st.tail_pos);
 	assert_int_equal(st.repaired_claims, 1);
-	printf("# first record behind the claim after %.1f ms (timeout %.0f ms); %" PRIu64
-	       " laps while stopped\n",
+	assert_int_equal(st.stuck_pid, 0);
+	/* Once let go, the claim's bytes were reused, several times. */
+	assert_true(st.tail_pos - f->sh->claim_pos >= 2 * CAP);
+	printf("# first record behind the claim after %.1f ms (timeout %.0f ms); held at %"
+	       PRIu64 " bytes past the claim (%" PRIu64 " records) while stopped\n",
 	       (double)(first_ns - claim_ns) / 1e6, (double)CLAIM_TIMEOUT_NS / 1e6,
-	       laps_while_stopped);
+	       held_tail - f->sh->claim_pos, acked_while_stopped);
 }
 
 int main(void)

@@ -202,14 +202,17 @@ static int ordinary_main(void *arg)
 		struct ring_record rec;
 		uint64_t before = ring_reader_position(r);
 
-		if (t_now_ns() >= deadline)
-		{
-			struct ring_topic_stat st2;
-			ring_topic_stat(t, &st2);
+		if (t_now_ns() >= deadline) {
+			/* Where it is stuck, and on what: the header word. */
 			uint64_t pos = ring_reader_position(r);
-			uint64_t w = *(uint64_t *)((uint8_t *)t->data + (pos & t->mask));
-			return child_fail(index, "ordinary: not done in time (%" PRIu64 " read) pos %lu tail %lu oldest %lu front %lu limit %lu word %lx lap %u",
-					  tr->delivered, pos, st2.tail_pos, st2.oldest_pos, st2.frontier_pos, st2.limit_pos, w, ring_lap_of(pos, t->capacity_shift));
+
+			(void)ring_topic_stat(t, &st);
+			return child_fail(index,
+					  "ordinary: not done in time (%" PRIu64 " read): at %" PRIu64
+					  ", word %#" PRIx64 "; tail %" PRIu64 " oldest %" PRIu64
+					  " frontier %" PRIu64 " limit %" PRIu64,
+					  tr->delivered, pos, ringi_seqlock_word(t, pos), st.tail_pos,
+					  st.oldest_pos, st.frontier_pos, st.limit_pos);
 		}
 		rc = ring_reader_next(r, &rec, NS_PER_S / 20);
 		if (rc == 0) {
