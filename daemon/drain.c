@@ -33,15 +33,29 @@ static void io_failed(struct dtopic *t, int rc, const char *what, uint64_t now)
 								    : t->backoff_ns * 2;
 	}
 	t->io_error = rc;
+	t->io_what = what;
 	t->retry_at_ns = now + t->backoff_ns;
 }
 
-static void io_recovered(struct dtopic *t)
+/*
+ * The step @what succeeded: the episode ends if that is the step that
+ * failed last. Another step succeeding proves nothing (a failed fsync is
+ * sticky while writes still work), and ending the episode on it would log
+ * a new one on every retry.
+ */
+static void io_recovered(struct dtopic *t, const char *what)
 {
-	if (t->io_error)
-		log_info("topic %s: writing works again; draining resumed", t->name);
+	if (!t->io_error || t->io_what != what)
+		return;
+	log_info("topic %s: %s works again; draining resumed", t->name, what);
 	t->io_error = 0;
+	t->io_what = NULL;
 }
+
+static const char STEP_WRITE[] = "writing segment files";
+static const char STEP_OFFSETS[] = "appending to the offsets log";
+static const char STEP_OFFSETS_SYNC[] = "fsync of the offsets log";
+static const char STEP_SYNC[] = "fsync of segment files";
 
 /* Copy committed records into staging: true if anything was staged. */
 static bool stage(struct dtopic *t)
@@ -97,10 +111,10 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 	if (t->drained > t->persisted || t->io_error) {
 		rc = seglog_flush(t->log, &pos);
 		if (rc < 0) {
-			io_failed(t, rc, "writing segment files", now);
+			io_failed(t, rc, STEP_WRITE, now);
 			return moved;
 		}
-		io_recovered(t);
+		io_recovered(t, STEP_WRITE);
 		if (pos > t->persisted) {
 			t->persisted = pos;
 			ringi_publish_persisted(t->ring, pos);
@@ -113,21 +127,27 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 		t->last_offsets_ns = now;
 		rc = offsets_collect(t->offsets, t->ring);
 		if (rc < 0)
-			io_failed(t, rc, "appending to the offsets log", now);
+			io_failed(t, rc, STEP_OFFSETS, now);
+		else
+			io_recovered(t, STEP_OFFSETS);
 	}
-	if (sync_due(t, now, final) || (final && t->offsets)) {
+	/* With the data's sync (group commit), or on its own when only
+	 * offsets changed, as the fsync policy says. */
+	if (sync_due(t, now, final) || offsets_sync_due(t->offsets, &t->config, now, final)) {
 		rc = offsets_sync(t->offsets);
 		if (rc < 0) {
-			io_failed(t, rc, "fsync of the offsets log", now);
+			io_failed(t, rc, STEP_OFFSETS_SYNC, now);
 			return moved;
 		}
+		io_recovered(t, STEP_OFFSETS_SYNC);
 	}
 	if (sync_due(t, now, final)) {
 		rc = seglog_sync(t->log, &pos);
 		if (rc < 0) {
-			io_failed(t, rc, "fsync of segment files", now);
+			io_failed(t, rc, STEP_SYNC, now);
 			return moved;
 		}
+		io_recovered(t, STEP_SYNC);
 		t->last_sync_ns = now;
 		if (pos > t->durable) {
 			t->durable = pos;
@@ -152,6 +172,12 @@ bool drain_pending(const struct dtopic *t, uint64_t now)
 
 	if (t->broken)
 		return false;
+	/* Backing off after an I/O error: the ring is full of committed
+	 * records that cannot be staged, which must not count as work, or
+	 * the idle sleep returns at once and ringd spins through the whole
+	 * episode. The retry time bounds the sleep instead. */
+	if (t->io_error && now < t->retry_at_ns)
+		return false;
 	if (sync_due(t, now, false))
 		return true;
 	/* seq_cst: this is the condition checked after registering as a
@@ -165,8 +191,11 @@ uint64_t drain_next_deadline(const struct dtopic *t)
 {
 	uint64_t d = UINT64_MAX;
 
+	/* In an I/O episode everything waits for the retry: an interval
+	 * sync that is overdue (because the episode stopped it) would
+	 * otherwise be a deadline in the past, and ringd would spin. */
 	if (t->io_error)
-		d = t->retry_at_ns;
+		return t->retry_at_ns;
 	if (t->persisted > t->durable && t->config.fsync_policy == RING_FSYNC_INTERVAL &&
 	    t->last_sync_ns + t->config.fsync_interval_ns < d)
 		d = t->last_sync_ns + t->config.fsync_interval_ns;

@@ -21,7 +21,9 @@
  *
  * Trust. seglog_append() copies from the ring first and then checks and
  * checksums only its private copy: a process that scribbles on the ring
- * after that changes nothing of what is written.
+ * after that changes nothing of what is written. In the copy, padding and
+ * skip bodies are zeroed (ring_seg_record_normalize()), so that readers
+ * can insist on zeros there and no flipped bit goes unnoticed.
  *
  * Durability. A segment is created complete (header written and synced
  * under a temporary name, renamed, directory synced). Rolling syncs and
@@ -415,6 +417,9 @@ static size_t stage_records(struct seglog *log, struct stage *s, const uint8_t *
 			stop = chunk < len ? STOP_ROOM : STOP_BAD;
 			break;
 		}
+		/* Zeros where the format wants them (padding, skip bodies),
+		 * whatever the ring held there: readers check them. */
+		ring_seg_record_normalize(p, span);
 		if (ring_word_state(w) == RING_STATE_COMMITTED) {
 			ring_seg_put32(p + RING_REC_OFF_CRC,
 				       ring_seg_record_crc(p, ring_word_len(w)));

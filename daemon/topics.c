@@ -19,6 +19,7 @@
 #include "daemon_side.h"
 #include "internal.h"
 #include "log.h"
+#include "segment_reader.h"
 #include "topic_config.h"
 #include "topics.h"
 
@@ -67,11 +68,45 @@ static int ring_resume(struct dtopic *t, uint64_t end)
 	return 0;
 }
 
+/*
+ * ring_topic_create() writes DIR/<topic>/topic.conf first and creates the
+ * ring right after. A discovery pass in between finds a topic without a
+ * ring, which is also what a reboot leaves; creating the ring then (as
+ * after a reboot) would make the creator's own create fail with -EEXIST
+ * and leave a half-made topic. So a topic that no ringd has ever written
+ * (no segment file) and whose settings are younger than this is left to
+ * its creator; past it the creator is taken for dead and ringd creates the
+ * ring, as it does after a reboot.
+ */
+#define CREATE_GRACE_NS 2000000000u
+
+static bool topic_being_created(const char *dir)
+{
+	char path[PATH_MAX];
+	uint64_t *bases = NULL, mtime, now;
+	size_t count = 0;
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/topic.conf", dir) >= sizeof(path) ||
+	    stat(path, &st) < 0)
+		return false;
+	mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	now = ringi_realtime_ns();
+	/* A clock stepped backwards makes the file look young: that only
+	 * delays serving it by the grace. */
+	if (now > mtime && now - mtime >= CREATE_GRACE_NS)
+		return false;
+	if (ringi_seg_list(dir, &bases, &count) < 0)
+		return false;
+	free(bases);
+	return count == 0;
+}
+
 static int topic_attach(struct topic_set *set, const char *name, struct dtopic **ret)
 {
 	struct seglog_recovery rec = { 0 };
 	struct dtopic *t;
-	bool created = false;
+	bool created = false, have_ring;
 	uint64_t end;
 	int rc;
 
@@ -86,6 +121,16 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 		log_errno(LOG_LVL_ERROR, rc, "topic %s: reading %s/topic.conf", name, t->dir);
 		goto fail;
 	}
+	rc = ring_topic_open(set->data_dir, name, &t->ring);
+	if (rc == -ENOENT && topic_being_created(t->dir)) {
+		rc = -EAGAIN;	/* quietly, at the next discovery pass */
+		goto fail;
+	}
+	if (rc < 0 && rc != -ENOENT) {
+		log_errno(LOG_LVL_ERROR, rc, "topic %s: opening its ring", name);
+		goto fail;
+	}
+	have_ring = rc == 0;
 	rc = seglog_open(t->dir, &t->config, &set->seg_options, &t->log, &rec);
 	if (rc < 0) {
 		log_errno(LOG_LVL_ERROR, rc, "topic %s: opening its segment files", name);
@@ -98,10 +143,9 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 			 rec.reason);
 	end = seglog_end(t->log);
 
-	rc = ring_topic_open(set->data_dir, name, &t->ring);
-	if (rc == 0) {
+	if (have_ring) {
 		rc = ring_resume(t, end);
-	} else if (rc == -ENOENT) {
+	} else {
 		rc = ringi_topic_create_ring(set->data_dir, name, &t->config, end, &t->ring);
 		created = rc == 0;
 		if (rc == 0)
@@ -110,8 +154,6 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 				 (unsigned long long)end);
 		else
 			log_errno(LOG_LVL_ERROR, rc, "topic %s: creating its ring", name);
-	} else {
-		log_errno(LOG_LVL_ERROR, rc, "topic %s: opening its ring", name);
 	}
 	if (rc < 0)
 		goto fail;
@@ -121,16 +163,19 @@ static int topic_attach(struct topic_set *set, const char *name, struct dtopic *
 		rc = -EINVAL;
 		goto fail;
 	}
-	rc = ringi_daemon_attach(t->ring, set->self);
-	if (rc < 0) {
-		log_errno(LOG_LVL_ERROR, rc, "topic %s: another ringd serves its ring", name);
-		goto fail;
-	}
 	/* Groups live in the ring while the host is up; after a reboot they
-	 * come back from the offsets log. */
+	 * come back from the offsets log. Before attaching: consumers wait
+	 * for ringd's attach before creating a group in a ring ringd
+	 * recreated (consumer.c), so that none is created afresh while the
+	 * log is being replayed. */
 	rc = offsets_open(t->dir, t->ring, created, end, &t->offsets);
 	if (rc < 0) {
 		log_errno(LOG_LVL_ERROR, rc, "topic %s: opening its offsets log", name);
+		goto fail;
+	}
+	rc = ringi_daemon_attach(t->ring, set->self);
+	if (rc < 0) {
+		log_errno(LOG_LVL_ERROR, rc, "topic %s: another ringd serves its ring", name);
 		goto fail;
 	}
 	/* What a previous ringd wrote may still be only in the page cache:
@@ -206,6 +251,7 @@ void topics_discover(struct topic_set *set)
 		struct dtopic *t = find(set, e->d_name);
 		uint64_t now = ringi_now_ns();
 		unsigned slot = 64;
+		int rc;
 
 		if (t) {
 			t->seen = true;
@@ -227,11 +273,12 @@ void topics_discover(struct topic_set *set)
 			set->topics = n;
 			set->cap = cap;
 		}
-		if (topic_attach(set, e->d_name, &t) == 0) {
+		rc = topic_attach(set, e->d_name, &t);
+		if (rc == 0) {
 			t->seen = true;
 			set->topics[set->count++] = t;
 			log_info("serving topic %s", t->name);
-		} else {
+		} else if (rc != -EAGAIN) {
 			if (slot == 64)
 				slot = (unsigned)(now % 64);
 			/* The name was validated: at most RING_TOPIC_NAME_MAX. */

@@ -29,6 +29,7 @@ struct dtopic {
 	uint64_t last_sync_ns;
 	uint64_t last_maintain_ns;
 	int io_error;		/* error of the current I/O episode, 0 when healthy */
+	const char *io_what;	/* the step that failed last in it (drain.c) */
 	uint64_t retry_at_ns;
 	uint64_t backoff_ns;
 	bool broken;		/* malformed ring data: draining stopped, logged */
@@ -44,6 +45,7 @@ struct topic_set {
 	struct dtopic **topics;
 	unsigned count;
 	unsigned cap;
+	unsigned unclean;	/* topics the final drain could not write or sync */
 	/* Topics that failed to attach, retried at most every 5 s. */
 	struct {
 		char name[RING_TOPIC_NAME_MAX + 1];

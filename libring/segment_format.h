@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -203,6 +204,13 @@ static inline uint32_t ring_seg_record_crc(const void *rec, uint32_t len)
 	return ringi_crc32c(crc, p + RING_RECORD_HEADER_BYTES, len);
 }
 
+/* The word of a skip of @len bytes as it is on disk: the maintainer's
+ * slot and lap 0, whatever the ring had (ringctl recover writes these). */
+static inline uint64_t ring_seg_skip_word(uint32_t len)
+{
+	return ring_word_make(RING_STATE_SKIPPED, RING_SLOT_MAINTAINER, 0, len);
+}
+
 /* What a word at a position says about the record there. */
 enum ring_seg_verdict {
 	RING_SEG_REC_OK = 0,	/* a valid record of *ret_span bytes */
@@ -257,6 +265,12 @@ static inline enum ring_seg_verdict ring_seg_word_judge(const void *rec, uint64_
 			*ret_reason = "bad skip length";
 			return RING_SEG_REC_BAD;
 		}
+		/* On disk every skip word is canonical (no CRC covers it):
+		 * see ring_seg_record_normalize(). */
+		if (w != ring_seg_skip_word(len)) {
+			*ret_reason = "bad skip word";
+			return RING_SEG_REC_BAD;
+		}
 		span = len;
 		break;
 	default:
@@ -274,25 +288,81 @@ static inline enum ring_seg_verdict ring_seg_word_judge(const void *rec, uint64_
 	return RING_SEG_REC_OK;
 }
 
+/* True if the @n bytes at @p are all zero. */
+static inline bool ring_seg_all_zero(const void *p, uint64_t n)
+{
+	const uint8_t *b = p;
+
+	for (uint64_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/*
+ * Make the record at @rec (ring_seg_word_judge() said OK, @span bytes)
+ * canonical for the disk: a committed record's padding after its payload
+ * and everything of a skip after its word become zeros, and a skip's word
+ * loses the ring's lap and slot (ring_seg_skip_word()). The ring may hold
+ * anything there (a dead producer's half-written payload under a repaired
+ * claim, bytes a producer wrote past its length); on disk they are zero,
+ * so that a reader can check them: a flipped bit anywhere in the log is
+ * then detected, including one that turns a committed record into a skip
+ * (the state bits are outside the CRC's reach otherwise).
+ */
+static inline void ring_seg_record_normalize(void *rec, uint64_t span)
+{
+	uint8_t *p = rec;
+	uint64_t w = ring_seg_get64(p);
+
+	if (ring_word_state(w) == RING_STATE_COMMITTED) {
+		uint64_t end = RING_RECORD_HEADER_BYTES + ring_word_len(w);
+
+		if (end < span)
+			memset(p + end, 0, (size_t)(span - end));
+	} else {
+		uint64_t canon = ring_seg_skip_word(ring_word_len(w));
+
+		memcpy(p, &canon, sizeof(canon));
+		if (span > 8)
+			memset(p + 8, 0, (size_t)(span - 8));
+	}
+}
+
 /*
  * Judge a whole record in memory: ring_seg_word_judge() and then, for a
- * committed record, its CRC. @avail bytes are readable at @rec.
+ * committed record, its CRC and zero padding; for a skip, that all of it
+ * after the word is zero (ring_seg_record_normalize()). @avail bytes are
+ * readable at @rec, and must cover the span; a reader that cannot hold a
+ * large skip in memory judges its word with ring_seg_word_judge() and its
+ * body piecewise with ring_seg_all_zero() (segment_reader.c does).
  */
 static inline enum ring_seg_verdict ring_seg_record_check(const void *rec, uint64_t avail,
 							  uint64_t max_record,
 							  uint64_t *ret_span,
 							  const char **ret_reason)
 {
+	const uint8_t *p = rec;
 	uint64_t span = 0, w;
 	enum ring_seg_verdict v = ring_seg_word_judge(rec, avail, max_record, &span, ret_reason);
 
 	if (v != RING_SEG_REC_OK)
 		return v;
 	w = ring_seg_get64(rec);
-	if (ring_word_state(w) == RING_STATE_COMMITTED &&
-	    ring_seg_get32((const uint8_t *)rec + RING_REC_OFF_CRC) !=
+	if (ring_word_state(w) == RING_STATE_COMMITTED) {
+		uint64_t end = RING_RECORD_HEADER_BYTES + ring_word_len(w);
+
+		if (ring_seg_get32(p + RING_REC_OFF_CRC) !=
 		    ring_seg_record_crc(rec, ring_word_len(w))) {
-		*ret_reason = "crc mismatch";
+			*ret_reason = "crc mismatch";
+			return RING_SEG_REC_BAD;
+		}
+		if (end < span && !ring_seg_all_zero(p + end, span - end)) {
+			*ret_reason = "nonzero record padding";
+			return RING_SEG_REC_BAD;
+		}
+	} else if (span > 8 && !ring_seg_all_zero(p + 8, span - 8)) {
+		*ret_reason = "nonzero bytes in a skip";
 		return RING_SEG_REC_BAD;
 	}
 	*ret_span = span;

@@ -261,6 +261,31 @@ static int window_fill(struct ringi_seg_iter *it, uint64_t pos, uint64_t need)
 	return (uint64_t)n < need ? -EBADMSG : 0;
 }
 
+/*
+ * Check that the skip at @pos (@span bytes, judged by its word) is zero
+ * after its word, one window at a time: 0 if so, 1 if not, 2 if the file
+ * is shorter than its size said, or -errno.
+ */
+static int skip_body_check(struct ringi_seg_iter *it, uint64_t pos, uint64_t span)
+{
+	uint64_t at = pos + 8, end = pos + span;
+
+	/* Bounded: each pass checks at least one byte of the span. */
+	while (at < end) {
+		uint64_t n = end - at < it->buf_cap ? end - at : it->buf_cap;
+		int rc = window_fill(it, at, n);
+
+		if (rc == -EBADMSG)
+			return 2;
+		if (rc < 0)
+			return rc;
+		if (!ring_seg_all_zero(it->buf + (at - it->win_pos), n))
+			return 1;
+		at += n;
+	}
+	return 0;
+}
+
 static int iter_damage(struct ringi_seg_iter *it, const char *why)
 {
 	it->stop_pos = it->pos;
@@ -301,7 +326,22 @@ int ringi_seg_iter_next(struct ringi_seg_iter *it, struct ringi_seg_rec *ret_rec
 	if (v == RING_SEG_REC_BAD)
 		return iter_damage(it, why);
 	w = ring_seg_get64(p);
-	if (ring_word_state(w) == RING_STATE_COMMITTED) {
+	if (ring_word_state(w) == RING_STATE_SKIPPED && span > 8) {
+		/* On disk a skip is its word and zeros (the writer made it
+		 * so): a bit flipped inside it, or a committed record whose
+		 * state bit flipped, shows as a nonzero byte here. Piecewise,
+		 * since a skip may be larger than any window. */
+		rc = skip_body_check(it, pos, span);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			return iter_damage(it, rc == 1 ? "nonzero bytes in a skip"
+						       : "file shorter than its size");
+		rc = window_fill(it, pos, 8);
+		if (rc < 0)
+			return rc == -EBADMSG ? iter_damage(it, "file shorter than its size") : rc;
+		p = it->buf + (pos - it->win_pos);
+	} else if (ring_word_state(w) == RING_STATE_COMMITTED) {
 		rc = window_fill(it, pos, span);
 		if (rc == -EBADMSG)
 			return iter_damage(it, "file shorter than its size");

@@ -91,7 +91,9 @@ struct ringi_seg_rec {
 	uint32_t type;
 	uint32_t len;			/* payload bytes (committed) */
 	bool committed;			/* false: a SKIPPED span */
-	const uint8_t *bytes;		/* the whole span: header, payload, padding */
+	const uint8_t *bytes;		/* committed: the whole span (header, payload,
+					   padding); a skip: its word (the rest is
+					   zeros, checked) */
 };
 
 /* Walks one segment's records. */

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -157,39 +156,26 @@ struct scan {
 
 /* ---- progress ---- */
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress(struct scan *s, uint64_t add, bool final)
 {
+	char b1[32], b2[32], label[80];
 	double now;
-	unsigned width = 30, fill;
-	char b1[32], b2[32];
 
 	s->done_bytes += add;
 	if (!s->bar)
 		return;
-	now = mono_now();
+	now = ctl_mono_now();
 	if (!final && now - s->last_draw < 0.1)
 		return;
 	s->last_draw = now;
 	if (final) {
-		fprintf(stderr, "\r\033[K");
+		clear_progress();
 		return;
 	}
-	fill = s->total_bytes ? (unsigned)((double)width * (double)s->done_bytes /
-					   (double)s->total_bytes) : width;
-	if (fill > width)
-		fill = width;
-	fprintf(stderr, "\r[%.*s%*s] %s / %s", (int)fill, "##############################",
-		(int)(width - fill), "", fmt_bytes(b1, sizeof(b1), s->done_bytes),
-		fmt_bytes(b2, sizeof(b2), s->total_bytes));
-	fflush(stderr);
+	snprintf(label, sizeof(label), "%s / %s", fmt_bytes(b1, sizeof(b1), s->done_bytes),
+		 fmt_bytes(b2, sizeof(b2), s->total_bytes));
+	print_progress(s->total_bytes ? (double)s->done_bytes / (double)s->total_bytes : 1.0,
+		       label);
 }
 
 /* ---- findings ---- */
@@ -229,18 +215,27 @@ static int seg_path(const struct scan *s, uint64_t base, const char *suffix, cha
 	return ringi_seg_path(buf, size, s->dir, base, suffix);
 }
 
-/* pwrite all of @len, then fdatasync. */
-static int write_at(const struct scan *s, uint64_t base, const void *p, size_t len, uint64_t off)
+/* The segment at @base, opened for a repair: a descriptor or -errno. */
+static int open_for_repair(const struct scan *s, uint64_t base)
 {
 	char path[PATH_MAX];
-	const uint8_t *b = p;
-	int fd, rc = 0;
+	int fd;
 
 	if (seg_path(s, base, RING_SEG_SUFFIX, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* pwrite all of @len, then fdatasync. */
+static int write_at(const struct scan *s, uint64_t base, const void *p, size_t len, uint64_t off)
+{
+	const uint8_t *b = p;
+	int fd, rc = 0;
+
+	fd = open_for_repair(s, base);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (len) {
 		ssize_t n = pwrite(fd, b, len, (off_t)off);
 
@@ -322,6 +317,8 @@ static int ring_fetch(struct scan *s, uint64_t pos, uint64_t *ret_span)
 		return 0;
 	if (ring_seg_get64(s->buf) != w)
 		return 0;
+	/* As ringd writes it: zero padding, canonical skips. */
+	ring_seg_record_normalize(s->buf, span);
 	if (ring_word_state(w) == RING_STATE_COMMITTED)
 		ring_seg_put32(s->buf + RING_REC_OFF_CRC,
 			       ring_seg_record_crc(s->buf, ring_word_len(w)));
@@ -413,14 +410,11 @@ static int write_skips(struct scan *s, uint64_t base, uint64_t pos, uint64_t end
 
 static int truncate_at(const struct scan *s, uint64_t base, uint64_t pos)
 {
-	char path[PATH_MAX];
 	int fd, rc = 0;
 
-	if (seg_path(s, base, RING_SEG_SUFFIX, path, sizeof(path)) < 0)
-		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open_for_repair(s, base);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (ftruncate(fd, (off_t)(RING_SEG_HEADER_BYTES + (pos - base))) < 0 || fsync(fd) < 0)
 		rc = -errno;
 	(void)close(fd);
@@ -429,15 +423,12 @@ static int truncate_at(const struct scan *s, uint64_t base, uint64_t pos)
 
 static int rewrite_header(struct scan *s, uint64_t base)
 {
-	struct timespec ts;
 	int rc;
 
 	rc = buf_reserve(s, RING_SEG_HEADER_BYTES);
 	if (rc < 0)
 		return rc;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ring_seg_header_make(s->buf, base, (uint64_t)ts.tv_sec * 1000000000u +
-						   (uint64_t)ts.tv_nsec);
+	ring_seg_header_make(s->buf, base, ctl_realtime_ns());
 	return write_at(s, base, s->buf, RING_SEG_HEADER_BYTES, 0);
 }
 
@@ -909,11 +900,7 @@ static int run_scan(struct ctl *ctl, int argc, char **argv, bool repair)
 		if (rc != CTL_CONTINUE)
 			return rc;
 	}
-	rc = ctl_positional_or_report(ctl, argc, argv, !repair, &name);
-	if (rc == CTL_EXIT_OK && name)
-		rc = ctl_check_topic_name_or_report(ctl, name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_data_dir_or_report(ctl);
+	rc = ctl_topic_arg_or_report(ctl, argc, argv, !repair, &name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (ctl_catch_stop_signals() < 0)

@@ -110,10 +110,14 @@ struct ring_topic_stat {
 
 	uint64_t repaired_claims;	/**< claims turned into padding, ever */
 	int32_t stuck_pid;		/**< owner of the claim at the frontier, if it
-					     has been stalled >= 1 ms; 0 if none */
+					     has been stalled >= 1 ms; or, once that
+					     claim is repaired, its owner while still
+					     alive (its bytes are not reused until it
+					     lets go, so a full ring waits for it);
+					     0 if none */
 	uint32_t reserved1;
 	uint64_t stuck_pos;		/**< its position */
-	uint64_t stuck_ns;		/**< for how long it has been stalled */
+	uint64_t stuck_ns;		/**< since when maintenance saw it stalled */
 
 	int32_t daemon_pid;		/**< ringd serving the topic, 0 if none */
 	uint32_t daemon_alive;		/**< 1 if that process is alive */
@@ -228,7 +232,8 @@ RING_API int ring_topic_stat(struct ring_topic *topic, struct ring_topic_stat *r
  * @return 0 once durable, or
  *  - -EAGAIN     not durable yet and @p timeout_ns is 0
  *  - -ETIMEDOUT  not durable within @p timeout_ns (is ringd running? see
- *                ring_topic_stat().daemon_alive)
+ *                ring_topic_stat().daemon_alive; a failed fsync stops
+ *                `durable` until ringd is restarted, and ringd logs it)
  *  - -EINVAL     NULL topic, or an ephemeral topic (never durable)
  *  - -ERANGE     @p position is not below the tail: nothing published there
  */
@@ -240,6 +245,13 @@ RING_API int ring_topic_wait_durable(struct ring_topic *topic, uint64_t position
  * claim of a dead producer (at once) or of a stuck one (after the claim
  * timeout), release the slots of dead producers and readers, zero the space
  * that may be reused and raise the producers' limit.
+ *
+ * A repaired claim is skipped by readers at once, but while its owner is
+ * alive its bytes are not reused: the owner may still write into them, and
+ * those late writes must land in its own padding, never in a later record.
+ * So a producer stopped (SIGSTOP, a debugger) in the middle of a claim lets
+ * the ring run on for up to one lap, then holds producers back until it
+ * continues (its commit then fails with -ETIMEDOUT) or dies.
  *
  * For an ephemeral topic the library calls this itself whenever a producer
  * finds the ring full or a reader finds it stalled; ringd calls it for

@@ -130,6 +130,12 @@ void tseg_expect_fixup(uint8_t *buf, size_t len)
 			put32(buf + off + 20, crc);
 			off += (size_t)ring_record_span(l);
 		} else if (ring_word_state(w) == RING_STATE_SKIPPED && l >= 8) {
+			/* On disk a skip is its word and zeros (the ring's
+			 * bytes under it are garbage). */
+			if (off + l <= len) {
+				put64(buf + off, ring_seg_skip_word(l));
+				memset(buf + off + 8, 0, l - 8);
+			}
 			off += l;
 		} else {
 			break;

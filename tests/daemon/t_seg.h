@@ -54,8 +54,9 @@ void tseg_gen_init(struct tseg_gen *g, uint64_t seed);
  */
 size_t tseg_make(struct tseg_gen *g, uint8_t *buf, size_t cap, uint64_t pos);
 
-/* Committed records' CRC32C filled in, as the log must hold them,
- * computed with the table-driven CRC (not the writer's helper). */
+/* Committed records' CRC32C filled in and skip bodies zeroed, as the log
+ * must hold them; the CRC is computed with the table-driven CRC (not the
+ * writer's helper). */
 void tseg_expect_fixup(uint8_t *buf, size_t len);
 
 /* A growing copy of what the log should hold, from position `start`. */

@@ -30,7 +30,8 @@
 #define LOG_PRINT_BYTES (48u << 10)
 #define POLL_STEP_NS (2 * RD_NS_PER_MS)
 
-const char *rd_skip_reason(void)
+/* Why ringd cannot run here, or NULL. */
+static const char *skip_reason(void)
 {
 	static char why[256];
 	struct io_uring_params p;
@@ -53,6 +54,15 @@ const char *rd_skip_reason(void)
 	}
 	(void)close((int)fd);
 	return NULL;
+}
+
+bool rd_skip(void)
+{
+	const char *why = skip_reason();
+
+	if (why)
+		printf("# skipped: %s\n", why);
+	return why != NULL;
 }
 
 /* ---- ringd ---- */
@@ -123,11 +133,110 @@ int rd_daemon_start(struct rd_daemon *d)
 		/* JOURNAL_STREAM would switch ringd to syslog prefixes. */
 		(void)unsetenv("JOURNAL_STREAM");
 		(void)unsetenv("RINGLOG_DATA_DIR");
-		execl(d->ringd, "ringd", "--data-dir", d->data_dir, (char *)NULL);
+		for (unsigned i = 0; i < d->nenv; i++)
+			(void)putenv(d->env[i]);
+		{
+			char *argv[4 + RD_MAX_EXTRA] = { "ringd", "--data-dir", d->data_dir };
+			unsigned n = 3;
+
+			for (unsigned i = 0; i < d->nargs; i++)
+				argv[n++] = d->args[i];
+			argv[n] = NULL;
+			execv(d->ringd, argv);
+		}
 		_exit(127);
 	}
 	d->pid = pid;
 	return 0;
+}
+
+void rd_daemon_arg(struct rd_daemon *d, const char *arg)
+{
+	if (d->nargs < RD_MAX_EXTRA)
+		snprintf(d->args[d->nargs++], sizeof(d->args[0]), "%s", arg);
+}
+
+void rd_daemon_env(struct rd_daemon *d, const char *name, const char *value)
+{
+	if (d->nenv < RD_MAX_EXTRA)
+		snprintf(d->env[d->nenv++], sizeof(d->env[0]), "%s=%s", name, value);
+}
+
+bool rd_daemon_use_fault_build(struct rd_daemon *d, const char *ctl_path)
+{
+	const char *exe = getenv("RINGD_FAULT");
+
+	if (!exe || !*exe || access(exe, X_OK) < 0)
+		return false;
+	snprintf(d->ringd, sizeof(d->ringd), "%s", exe);
+	rd_daemon_env(d, "RINGD_IO_FAULT_CTL", ctl_path);
+	return true;
+}
+
+int rd_daemon_fault(struct rd_daemon *d, const char *ctl_path, const char *cmd,
+		    uint64_t timeout_ns)
+{
+	char tmp[512], needle[200], verb[64], arg[64];
+	unsigned before;
+	int fd, n;
+
+	/* ringd answers "io_fault: VERB[ ARG]: applied". */
+	n = sscanf(cmd, "%63s %63s", verb, arg);
+	if (n < 1)
+		return -EINVAL;
+	snprintf(needle, sizeof(needle), "io_fault: %s%s%s: applied", verb, n > 1 ? " " : "",
+		 n > 1 ? arg : "");
+	before = rd_log_count(d, needle);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ctl_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = (int)strlen(cmd);
+	if (write(fd, cmd, (size_t)n) != n || write(fd, "\n", 1) != 1) {
+		(void)close(fd);
+		return -EIO;
+	}
+	(void)close(fd);
+	/* A new inode at the path: ringd applies each command once. */
+	if (rename(tmp, ctl_path) < 0)
+		return -errno;
+	return rd_log_wait(d, needle, before + 1, timeout_ns) ? 0 : -ETIMEDOUT;
+}
+
+/* The start of a small file (/proc, a lock file) as a string in @buf:
+ * true, or false if it is missing or empty. */
+static bool read_small_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, size - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+uint64_t rd_daemon_cpu_ns(const struct rd_daemon *d)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime = 0, stime = 0;
+
+	if (!d->pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	if (!read_small_file(path, buf, sizeof(buf)))
+		return 0;
+	/* After the command name in parentheses: fields 3.. ; utime is 14th,
+	 * stime 15th of the whole line. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			 &stime) != 2)
+		return 0;
+	return (uint64_t)(utime + stime) * (RD_NS_PER_S / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
 int rd_daemon_stop(struct rd_daemon *d, int sig, uint64_t timeout_ns, int *ret_status)
@@ -151,6 +260,18 @@ int rd_daemon_stop(struct rd_daemon *d, int sig, uint64_t timeout_ns, int *ret_s
 	return 0;
 }
 
+int rd_daemon_stop_clean(struct rd_daemon *d)
+{
+	int status = 0, rc;
+
+	rc = rd_daemon_stop(d, SIGTERM, 20 * RD_NS_PER_S, &status);
+	if (rc < 0)
+		return rc;
+	/* 0 is "exited 0"; any other wait status is positive (at most
+	 * 0xffff), so it cannot pass for an errno. */
+	return status;
+}
+
 bool rd_daemon_exited(struct rd_daemon *d, int *ret_status)
 {
 	int status;
@@ -160,6 +281,27 @@ bool rd_daemon_exited(struct rd_daemon *d, int *ret_status)
 	d->pid = 0;
 	*ret_status = status;
 	return true;
+}
+
+int rd_daemon_wait_locked(struct rd_daemon *d, uint64_t timeout_ns)
+{
+	uint64_t deadline = t_now_ns() + timeout_ns;
+	char path[sizeof(d->data_dir) + 16], buf[32];
+	int status;
+
+	snprintf(path, sizeof(path), "%s/ringd.lock", d->data_dir);
+	/* Bounded by the deadline. */
+	while (t_now_ns() < deadline) {
+		if (rd_daemon_exited(d, &status))
+			return -ECHILD;
+		/* ringd writes its pid into the file once it holds the lock. */
+		if (read_small_file(path, buf, sizeof(buf)) &&
+		    (pid_t)strtol(buf, NULL, 10) == d->pid)
+			return 0;
+		t_sleep_ns(RD_NS_PER_MS);
+	}
+	(void)rd_daemon_stop(d, SIGKILL, 10 * RD_NS_PER_S, NULL);
+	return -ETIMEDOUT;
 }
 
 /* The log file's contents (at most LOG_MAX_BYTES, the last ones), NUL
@@ -314,11 +456,38 @@ __attribute__((format(printf, 3, 4))) static int child_fail(struct rd_producers 
 	return 1;
 }
 
+/*
+ * Wait until @pos is durable, retrying timeouts (ringd may be down) until
+ * the producers are stopped or their deadline: 0 once durable, 1 if given
+ * up, or -errno. When it returns 0 the topic's durable cursor must be past
+ * @pos: the wait trusts nothing else.
+ */
+static int wait_durable(struct rd_producers *ps, unsigned me, struct ring_topic *t, uint64_t pos)
+{
+	/* Bounded by the deadline and the stop flag. */
+	while (!ps->sh->stop && t_now_ns() < ps->deadline_ns) {
+		struct ring_topic_stat st;
+		int rc = ring_topic_wait_durable(t, pos, 100 * RD_NS_PER_MS);
+
+		if (rc == -ETIMEDOUT) {
+			ps->sh->p[me].durable_timeouts++;
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		if (ring_topic_stat(t, &st) < 0 || st.durable_pos <= pos)
+			return -EPROTO;
+		return 0;
+	}
+	return 1;
+}
+
 static int producer_main(void *arg)
 {
 	struct rd_producers *ps = child_ps;
-	unsigned id = (unsigned)(uintptr_t)arg;
-	const struct rd_prod_spec *s = &ps->spec[id];
+	unsigned me = (unsigned)(uintptr_t)arg;
+	unsigned id = ps->id_base + me;	/* in payloads and types */
+	const struct rd_prod_spec *s = &ps->spec[me];
 	uint64_t limit = s->max_records < ps->pos_cap ? s->max_records : ps->pos_cap;
 	struct ring_topic *t = NULL;
 	struct ring_producer *p = NULL;
@@ -330,18 +499,18 @@ static int producer_main(void *arg)
 	for (unsigned i = 0; i < RD_BATCH; i++) {
 		buf[i] = malloc(s->max_len);
 		if (!buf[i]) {
-			ret = child_fail(ps, id, "producer %u: out of memory", id);
+			ret = child_fail(ps, me, "producer %u: out of memory", id);
 			goto out;
 		}
 	}
 	rc = ring_topic_open(ps->data_dir, ps->name, &t);
 	if (rc < 0) {
-		ret = child_fail(ps, id, "producer %u: open: %s", id, ring_strerror(rc));
+		ret = child_fail(ps, me, "producer %u: open: %s", id, ring_strerror(rc));
 		goto out;
 	}
 	rc = ring_producer_open(t, &p);
 	if (rc < 0) {
-		ret = child_fail(ps, id, "producer %u: producer_open: %s", id, ring_strerror(rc));
+		ret = child_fail(ps, me, "producer %u: producer_open: %s", id, ring_strerror(rc));
 		goto out;
 	}
 	/* Bounded by the record limit and the deadline. */
@@ -367,22 +536,34 @@ static int producer_main(void *arg)
 		if (rc == -ETIMEDOUT || rc == -EAGAIN) {
 			/* ringd is down and the ring is full, or a claim of ours
 			 * was repaired: nothing was published, try again. */
-			ps->sh->p[id].timeouts++;
+			ps->sh->p[me].timeouts++;
 			continue;
 		}
 		if (rc < 0) {
-			ret = child_fail(ps, id, "producer %u: publish seq %" PRIu64 ": %s", id, seq,
+			ret = child_fail(ps, me, "producer %u: publish seq %" PRIu64 ": %s", id, seq,
 					 ring_strerror(rc));
 			break;
 		}
 		publishes++;
 		for (unsigned i = 0; i < n; i++) {
-			ps->pos[id][seq + i] = pos;
+			ps->pos[me][seq + i] = pos;
 			pos += ring_record_span(m[i].len);
 		}
 		seq += n;
 		/* After the positions: the parent reads them up to `acked`. */
-		ps->sh->p[id].acked = seq;
+		ps->sh->p[me].acked = seq;
+		if (s->wait_durable) {
+			uint64_t last = pos - ring_record_span(m[n - 1].len);
+
+			rc = wait_durable(ps, me, t, last);
+			if (rc < 0) {
+				ret = child_fail(ps, me, "producer %u: wait_durable at %" PRIu64 ": %s",
+						 id, last, ring_strerror(rc));
+				break;
+			}
+			if (rc == 0)
+				ps->sh->p[me].durable = seq;
+		}
 		if (s->burst && ++in_burst >= s->burst) {
 			in_burst = 0;
 			t_sleep_ns(s->pause_ns);
@@ -399,11 +580,24 @@ out:
 int rd_producers_start(struct rd_producers *ps, const char *data_dir, const char *name,
 		       unsigned n, const struct rd_prod_spec *spec, uint64_t run_limit_ns)
 {
+	return rd_producers_start_ids(ps, data_dir, name, n, spec, run_limit_ns, 0);
+}
+
+uint64_t rd_producers_durable(const struct rd_producers *ps, unsigned i)
+{
+	return ps->sh->p[i].durable;
+}
+
+int rd_producers_start_ids(struct rd_producers *ps, const char *data_dir, const char *name,
+			   unsigned n, const struct rd_prod_spec *spec, uint64_t run_limit_ns,
+			   unsigned id_base)
+{
 	uint64_t cap = 0;
 
-	if (n == 0 || n > RD_MAX_PRODUCERS)
+	if (n == 0 || id_base + n > RD_MAX_PRODUCERS)
 		return -EINVAL;
 	memset(ps, 0, sizeof(*ps));
+	ps->id_base = id_base;
 	snprintf(ps->data_dir, sizeof(ps->data_dir), "%s", data_dir);
 	snprintf(ps->name, sizeof(ps->name), "%s", name);
 	ps->n = n;
@@ -444,6 +638,34 @@ uint64_t rd_producers_acked(const struct rd_producers *ps, unsigned i)
 	return ps->sh->p[i].acked;
 }
 
+uint64_t rd_producers_total_acked(const struct rd_producers *ps)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < ps->n; i++)
+		n += rd_producers_acked(ps, i);
+	return n;
+}
+
+struct acked_wait {
+	const struct rd_producers *ps;
+	uint64_t past;
+};
+
+static bool acked_past(void *arg)
+{
+	const struct acked_wait *w = arg;
+
+	return rd_producers_total_acked(w->ps) > w->past;
+}
+
+bool rd_producers_wait_more(const struct rd_producers *ps, uint64_t records, uint64_t timeout_ns)
+{
+	struct acked_wait w = { .ps = ps, .past = rd_producers_total_acked(ps) + records };
+
+	return t_wait_until(acked_past, &w, timeout_ns, RD_NS_PER_MS);
+}
+
 int rd_producers_stop(struct rd_producers *ps, uint64_t timeout_ns, char *why, size_t why_len)
 {
 	uint64_t deadline = t_now_ns() + timeout_ns;
@@ -474,6 +696,34 @@ int rd_producers_stop(struct rd_producers *ps, uint64_t timeout_ns, char *why, s
 		}
 	}
 	return ret;
+}
+
+static bool all_done(void *arg)
+{
+	const struct rd_producers *ps = arg;
+
+	for (unsigned i = 0; i < ps->n; i++) {
+		uint64_t want = ps->spec[i].max_records < ps->pos_cap ? ps->spec[i].max_records
+								       : ps->pos_cap;
+
+		/* A producer that failed stops acknowledging: the caller's
+		 * timeout ends the wait and rd_producers_stop() says why. */
+		if (ps->sh->p[i].acked < want && !ps->sh->p[i].error[0])
+			return false;
+	}
+	return true;
+}
+
+bool rd_producers_wait_done(const struct rd_producers *ps, uint64_t timeout_ns)
+{
+	if (!t_wait_until(all_done, (void *)ps, timeout_ns, 5 * RD_NS_PER_MS))
+		return false;
+	for (unsigned i = 0; i < ps->n; i++)
+		if (ps->sh->p[i].acked < (ps->spec[i].max_records < ps->pos_cap
+						  ? ps->spec[i].max_records
+						  : ps->pos_cap))
+			return false;
+	return true;
 }
 
 void rd_producers_free(struct rd_producers *ps)
@@ -757,12 +1007,16 @@ int rd_check_log(const char *topic_dir, uint64_t max_record, struct rd_check *c)
 		return -1;	/* c->error says why */
 	if (rc < 0)
 		return check_fail(c, "%s", why);
-	for (unsigned i = 0; c->acked && i < c->nproducers; i++)
-		if (c->next_seq[i] != c->acked[i] && (c->acked[i] > 0 || c->seen[i]))
+	for (unsigned i = 0; c->acked && i < c->nproducers; i++) {
+		uint64_t must = c->at_least ? c->at_least[i] : c->acked[i];
+
+		if (c->at_least ? c->next_seq[i] < must
+				: c->next_seq[i] != must && (must > 0 || c->seen[i]))
 			return check_fail(c,
 					  "producer %u: the files end at seq %" PRIu64 " but %" PRIu64
-					  " records were acknowledged (lost)",
-					  i, c->next_seq[i], c->acked[i]);
+					  " records were acknowledged%s (lost)",
+					  i, c->next_seq[i], must, c->at_least ? " durable" : "");
+	}
 	return 0;
 }
 
@@ -838,6 +1092,21 @@ int rd_fixture_teardown(struct rd_fixture *f)
 	return 0;
 }
 
+static struct rd_fixture the_fixture;
+
+int rd_setup(void **state)
+{
+	if (rd_fixture_setup(&the_fixture) < 0)
+		return -1;
+	*state = &the_fixture;
+	return 0;
+}
+
+int rd_teardown(void **state)
+{
+	return rd_fixture_teardown(*state);
+}
+
 void rd_topic_remember(struct rd_fixture *f, const char *name)
 {
 	for (unsigned i = 0; i < f->ntopics; i++)
@@ -864,4 +1133,23 @@ int rd_topic_create(struct rd_fixture *f, const char *tag, const struct ring_top
 void rd_topic_dir(const struct rd_fixture *f, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", f->dir, name);
+}
+
+int rd_check_producers(const char *topic_dir, uint64_t max_record, const struct rd_producers *ps,
+		       bool durable_floor, uint64_t *acked, uint64_t *durable, struct rd_check *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (ps->id_base != 0)
+		return check_fail(c, "rd_check_producers: id base %u, not 0", ps->id_base);
+	for (unsigned i = 0; i < ps->n; i++) {
+		acked[i] = ps->sh->p[i].acked;
+		durable[i] = ps->sh->p[i].durable;
+	}
+	c->nproducers = ps->n;
+	c->spec = ps->spec;
+	c->acked = acked;
+	c->at_least = durable_floor ? durable : NULL;
+	c->pos = ps->pos;
+	c->pos_cap = ps->pos_cap;
+	return rd_check_log(topic_dir, max_record, c);
 }
