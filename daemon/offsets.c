@@ -7,7 +7,13 @@
  *   u64 committed      u64 time_ns               u8 name_len  name  pad
  * The CRC covers everything after itself. Replay stops at the first entry
  * that is short, has a bad magic, size or CRC: that is the torn tail, and
- * the file is truncated there.
+ * the file is truncated there. An append that fails half-way is cut off
+ * at once, so a later append never lands behind a torn entry.
+ *
+ * The group table lives in shared memory that any process of the topic
+ * may write: every name and mode is copied out and checked before it is
+ * logged, so a buggy member cannot make ringd write an entry that a later
+ * replay would refuse.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -18,18 +24,21 @@
 #include "log.h"
 #include "offsets.h"
 
-#define OFFSETS_MAGIC 0x46464f52u	/* "ROFF" */
+#define OFFSETS_MAGIC 0x46464f52u /* "ROFF" */
 #define ENTRY_FIXED 33u
 #define ENTRY_MAX 128u
-#define COMPACT_BYTES (1u << 20)
 
 struct offsets {
-	char path[4096];
+	char dir[4096];
+	char path[4200];
 	int fd;
-	uint64_t size;
-	int dirty;
-	uint64_t seen_seq[RING_MAX_GROUPS];	/* commit_seq last logged per slot */
-	uint64_t seen_pos[RING_MAX_GROUPS];
+	uint64_t size;	     /* bytes of whole entries in the file */
+	uint64_t compact_at; /* compact when size passes this */
+	bool dirty;	     /* appended since the last sync */
+	uint64_t last_sync_ns;
+	/* What the log says of each slot of the group table. */
+	bool logged[RING_MAX_GROUPS];
+	uint64_t logged_pos[RING_MAX_GROUPS];
 };
 
 struct entry {
@@ -40,7 +49,7 @@ struct entry {
 
 static void put32(uint8_t *p, uint32_t v)
 {
-	memcpy(p, &v, 4);	/* the build targets little-endian hosts */
+	memcpy(p, &v, 4); /* the build targets little-endian hosts */
 }
 
 static void put64(uint8_t *p, uint64_t v)
@@ -64,19 +73,19 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-static size_t encode(uint8_t *buf, const char *name, uint32_t mode, uint64_t committed)
+static size_t encode(uint8_t *buf, const struct entry *e)
 {
-	size_t len = strnlen(name, RING_GROUP_NAME_MAX);
+	size_t len = strnlen(e->name, RING_GROUP_NAME_MAX);
 	size_t bytes = (ENTRY_FIXED + len + 7) & ~(size_t)7;
 
 	memset(buf, 0, bytes);
 	put32(buf, OFFSETS_MAGIC);
 	put32(buf + 4, (uint32_t)bytes);
-	put32(buf + 12, mode);
-	put64(buf + 16, committed);
+	put32(buf + 12, e->mode);
+	put64(buf + 16, e->committed);
 	put64(buf + 24, ringi_realtime_ns());
 	buf[32] = (uint8_t)len;
-	memcpy(buf + 33, name, len);
+	memcpy(buf + 33, e->name, len);
 	put32(buf + 8, ringi_crc32c(0, buf + 12, bytes - 12));
 	return bytes;
 }
@@ -104,12 +113,37 @@ static size_t decode(const uint8_t *p, size_t avail, struct entry *e)
 	return bytes;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+static bool entry_valid(const struct entry *e)
+{
+	return e->mode <= RING_GROUP_SHARED && e->committed % 8 == 0 &&
+	       ringi_group_name_check(e->name) == 0;
+}
+
+/* Slot @i of @ring as an entry, copied out of shared memory and checked:
+ * false if the slot holds no group, or one that makes no sense. */
+static bool slot_entry(struct ring_topic *ring, unsigned i, struct entry *e)
+{
+	struct ring_group_slot *g = &ring->ctl->groups[i];
+
+	/* G4 (acquire): name and mode are complete once ACTIVE is seen. */
+	if ((ring_load_acquire(&g->state) & 0xff) != RING_GROUP_ACTIVE)
+		return false;
+	memcpy(e->name, g->name, RING_GROUP_NAME_MAX);
+	e->name[RING_GROUP_NAME_MAX] = '\0';
+	e->mode = g->mode;
+	if (e->mode == RING_GROUP_SHARED)
+		ringi_group_raise_committed(g, ringi_group_watermark(g));
+	/* G5 (acquire) pairs with the member's commit. */
+	e->committed = ring_load_acquire(&g->committed);
+	return entry_valid(e);
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -117,34 +151,66 @@ static int write_all(int fd, const void *buf, size_t len)
 			return -errno;
 		}
 		p += n;
+		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-/* Rewrite the log with one entry per group of @ring (temp file, fsync,
- * rename), so it stays small however long ringd runs. */
+/* Append whole entries; on failure cut the file back to its last whole
+ * entry, so the next append does not follow a torn one. */
+static int append(struct offsets *o, const uint8_t *buf, size_t len)
+{
+	int rc = pwrite_all(o->fd, buf, len, o->size);
+
+	if (rc < 0) {
+		(void)ftruncate(o->fd, (off_t)o->size);
+		return rc;
+	}
+	o->size += len;
+	o->dirty = true;
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	(void)close(fd);
+	return rc;
+}
+
+/* Rewrite the log with one entry per group of @ring (temporary file,
+ * fsync, rename, fsync of the directory), so it stays small however long
+ * ringd runs. A crash at any point leaves the old log or the new one. */
 static int compact(struct offsets *o, struct ring_topic *ring)
 {
-	char tmp[4200];
-	uint8_t buf[ENTRY_MAX];
-	uint64_t size = 0;
-	int fd, rc = 0;
+	static const char suffix[] = ".tmp";
+	uint8_t buf[ENTRY_MAX * RING_MAX_GROUPS];
+	bool logged[RING_MAX_GROUPS] = { false };
+	uint64_t pos[RING_MAX_GROUPS];
+	char tmp[sizeof(o->path) + sizeof(suffix)];
+	size_t used = 0;
+	int fd, rc;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", o->path);
+	snprintf(tmp, sizeof(tmp), "%s%s", o->path, suffix);
+	for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
+		struct entry e;
+
+		if (!slot_entry(ring, i, &e))
+			continue;
+		used += encode(buf + used, &e);
+		logged[i] = true;
+		pos[i] = e.committed;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	for (unsigned i = 0; i < RING_MAX_GROUPS && rc == 0; i++) {
-		struct ring_group_stat s;
-		size_t n;
-
-		if (ring_group_stat(ring, i, &s) != 1)
-			continue;
-		n = encode(buf, s.name, s.mode, s.committed_pos);
-		rc = write_all(fd, buf, n);
-		size += n;
-	}
+	rc = pwrite_all(fd, buf, used, 0);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, o->path) < 0)
@@ -154,67 +220,107 @@ static int compact(struct offsets *o, struct ring_topic *ring)
 		(void)unlink(tmp);
 		return rc;
 	}
+	/* The rename is durable only once the directory is. */
+	rc = fsync_dir(o->dir);
+	if (rc < 0)
+		log_errno(LOG_LVL_WARN, rc, "%s: fsync of the directory after compaction", o->dir);
 	(void)close(o->fd);
 	o->fd = fd;
-	o->size = size;
-	(void)lseek(fd, 0, SEEK_END);
+	o->size = used;
+	o->dirty = false;
+	o->last_sync_ns = ringi_now_ns();
+	memcpy(o->logged, logged, sizeof(logged));
+	memcpy(o->logged_pos, pos, sizeof(pos));
 	return 0;
+}
+
+/* Read the whole log and keep each group's last entry in @last (at most
+ * RING_MAX_GROUPS names): the size of the valid prefix, or -errno. */
+static int64_t replay(struct offsets *o, struct entry *last, unsigned *ret_count)
+{
+	uint8_t *data = NULL;
+	unsigned n = 0, skipped = 0;
+	struct stat st;
+	size_t off = 0;
+
+	if (fstat(o->fd, &st) < 0)
+		return -errno;
+	if (st.st_size > 0) {
+		data = malloc((size_t)st.st_size);
+		if (!data)
+			return -ENOMEM;
+		if (pread(o->fd, data, (size_t)st.st_size, 0) != st.st_size) {
+			free(data);
+			return -EIO;
+		}
+	}
+	while (off < (size_t)st.st_size) {
+		struct entry e;
+		size_t len = decode(data + off, (size_t)st.st_size - off, &e);
+		unsigned i;
+
+		if (!len)
+			break;
+		off += len;
+		if (!entry_valid(&e)) {
+			skipped++; /* whole and checksummed, but nonsense */
+			continue;
+		}
+		for (i = 0; i < n && strcmp(last[i].name, e.name); i++)
+			;
+		if (i == n && n == RING_MAX_GROUPS) {
+			skipped++;
+			continue;
+		}
+		n += i == n;
+		last[i] = e;
+	}
+	free(data);
+	if (skipped)
+		log_warn("%s: ignored %u entries with an invalid group name or mode, or beyond "
+			 "%u groups",
+			 o->path, skipped, RING_MAX_GROUPS);
+	if (off < (size_t)st.st_size) {
+		log_warn("%s: dropped a torn or damaged tail of %llu bytes at offset %zu", o->path,
+			 (unsigned long long)((size_t)st.st_size - off), off);
+		if (ftruncate(o->fd, (off_t)off) < 0)
+			return -errno;
+	}
+	*ret_count = n;
+	return (int64_t)off;
 }
 
 int offsets_open(const char *dir, struct ring_topic *ring, int restore, uint64_t log_end,
 		 struct offsets **ret)
 {
-	static struct entry last[RING_MAX_GROUPS];
+	struct entry *last;
 	unsigned nlast = 0;
 	struct offsets *o;
-	uint8_t *data = NULL;
-	struct stat st;
-	size_t off = 0;
+	int64_t size;
 	int rc;
 
 	o = calloc(1, sizeof(*o));
-	if (!o)
+	last = calloc(RING_MAX_GROUPS, sizeof(*last));
+	if (!o || !last) {
+		free(o);
+		free(last);
 		return -ENOMEM;
+	}
+	snprintf(o->dir, sizeof(o->dir), "%s", dir);
 	snprintf(o->path, sizeof(o->path), "%s/offsets.log", dir);
 	o->fd = open(o->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (o->fd < 0 || fstat(o->fd, &st) < 0) {
+	if (o->fd < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	if (st.st_size > 0) {
-		data = malloc((size_t)st.st_size);
-		if (!data || pread(o->fd, data, (size_t)st.st_size, 0) != st.st_size) {
-			rc = data ? -EIO : -ENOMEM;
-			goto fail;
-		}
+	size = replay(o, last, &nlast);
+	if (size < 0) {
+		rc = (int)size;
+		goto fail;
 	}
-	while (off < (size_t)st.st_size) {
-		struct entry e;
-		size_t n = decode(data + off, (size_t)st.st_size - off, &e);
-		unsigned i;
-
-		if (!n)
-			break;
-		off += n;
-		for (i = 0; i < nlast && strcmp(last[i].name, e.name); i++)
-			;
-		if (i == nlast && nlast < RING_MAX_GROUPS)
-			nlast++;
-		if (i < RING_MAX_GROUPS)
-			last[i] = e;
-	}
-	if (off < (size_t)st.st_size) {
-		log_warn("%s: dropped a torn or damaged tail of %llu bytes at offset %zu",
-			 o->path, (unsigned long long)((size_t)st.st_size - off), off);
-		if (ftruncate(o->fd, (off_t)off) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-	}
-	free(data);
-	data = NULL;
-	o->size = off;
-	(void)lseek(o->fd, (off_t)off, SEEK_SET);
+	o->size = (uint64_t)size;
+	o->compact_at = OFFSETS_COMPACT_BYTES;
+	o->last_sync_ns = ringi_now_ns();
 
 	for (unsigned i = 0; restore && i < nlast; i++) {
 		struct ring_group_slot *g;
@@ -229,15 +335,26 @@ int offsets_open(const char *dir, struct ring_topic *ring, int restore, uint64_t
 		log_info("%s: group %s restored at position %llu", o->path, last[i].name,
 			 (unsigned long long)pos);
 	}
-	/* Everything now in the table counts as logged. */
+	/* What the log holds for each group now in the table; anything else
+	 * (a position capped above, commits made while no ringd ran, groups
+	 * created meanwhile) goes in with the next collect. */
 	for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
-		o->seen_seq[i] = ring_load_acquire(&ring->ctl->groups[i].commit_seq);
-		o->seen_pos[i] = ring_load_acquire(&ring->ctl->groups[i].committed);
+		struct entry e;
+
+		if (!slot_entry(ring, i, &e))
+			continue;
+		for (unsigned k = 0; k < nlast; k++) {
+			if (!strcmp(last[k].name, e.name)) {
+				o->logged[i] = true;
+				o->logged_pos[i] = last[k].committed;
+			}
+		}
 	}
+	free(last);
 	*ret = o;
 	return 0;
 fail:
-	free(data);
+	free(last);
 	if (o->fd >= 0)
 		(void)close(o->fd);
 	free(o);
@@ -246,59 +363,74 @@ fail:
 
 int offsets_collect(struct offsets *o, struct ring_topic *ring)
 {
-	uint8_t buf[ENTRY_MAX * 8];
+	uint8_t buf[ENTRY_MAX * RING_MAX_GROUPS];
+	uint64_t pos[RING_MAX_GROUPS];
+	bool changed[RING_MAX_GROUPS] = { false };
 	size_t used = 0;
 	int n = 0, rc;
 
 	for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
-		struct ring_group_slot *g = &ring->ctl->groups[i];
-		uint64_t seq, pos;
+		struct entry e;
 
-		if ((ring_load_acquire(&g->state) & 0xff) != RING_GROUP_ACTIVE)	/* G4 */
+		/* By position, not by commit_seq: a member that died between
+		 * storing its commit and bumping the sequence still gets
+		 * its commit logged. */
+		if (!slot_entry(ring, i, &e) || (o->logged[i] && o->logged_pos[i] == e.committed))
 			continue;
-		if (g->mode == RING_GROUP_SHARED)
-			ringi_group_raise_committed(g, ringi_group_watermark(g));
-		seq = ring_load_acquire(&g->commit_seq);
-		if (seq == o->seen_seq[i])
-			continue;
-		/* G5 (acquire) pairs with the member's commit. */
-		pos = ring_load_acquire(&g->committed);
-		o->seen_seq[i] = seq;
-		if (pos == o->seen_pos[i])
-			continue;
-		o->seen_pos[i] = pos;
-		if (used + ENTRY_MAX > sizeof(buf)) {
-			rc = write_all(o->fd, buf, used);
-			if (rc < 0)
-				return rc;
-			o->size += used;
-			used = 0;
-		}
-		used += encode(buf + used, g->name, g->mode, pos);
+		used += encode(buf + used, &e);
+		changed[i] = true;
+		pos[i] = e.committed;
 		n++;
 	}
 	if (used) {
-		rc = write_all(o->fd, buf, used);
+		rc = append(o, buf, used);
 		if (rc < 0)
-			return rc;
-		o->size += used;
-		o->dirty = 1;
+			return rc; /* nothing marked logged: tried again next time */
+		for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
+			if (changed[i]) {
+				o->logged[i] = true;
+				o->logged_pos[i] = pos[i];
+			}
+		}
 	}
-	if (o->size > COMPACT_BYTES) {
+	if (o->size > o->compact_at) {
 		rc = compact(o, ring);
-		if (rc < 0)
-			log_errno(LOG_LVL_WARN, rc, "%s: compaction failed; still appending", o->path);
+		if (rc < 0) {
+			log_errno(LOG_LVL_WARN, rc, "%s: compaction failed; still appending",
+				  o->path);
+			o->compact_at = o->size + OFFSETS_COMPACT_BYTES;
+		} else {
+			o->compact_at = OFFSETS_COMPACT_BYTES;
+		}
 	}
 	return n;
 }
 
+bool offsets_sync_due(const struct offsets *o, const struct ring_topic_config *cfg, uint64_t now,
+		      bool final)
+{
+	if (!o || !o->dirty)
+		return false;
+	if (final)
+		return true;
+	switch (cfg->fsync_policy) {
+	case RING_FSYNC_ALWAYS:
+		return true;
+	case RING_FSYNC_INTERVAL:
+		return now - o->last_sync_ns >= cfg->fsync_interval_ns;
+	default:
+		return false;
+	}
+}
+
 int offsets_sync(struct offsets *o)
 {
-	if (!o->dirty)
+	if (!o || !o->dirty)
 		return 0;
 	if (fdatasync(o->fd) < 0)
 		return -errno;
-	o->dirty = 0;
+	o->dirty = false;
+	o->last_sync_ns = ringi_now_ns();
 	return 0;
 }
 

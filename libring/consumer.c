@@ -16,12 +16,17 @@
  *   ack:   DELIVERED(me) -CAS-> RELEASED(me, never) ; pos = NONE ; FREE
  *   nack:  DELIVERED(me) -CAS-> RELEASED(me, now + delay)
  *   redelivery: DELIVERED/RELEASED past its deadline, or of a dead member
- *          -CAS-> DELIVERED(other, deliveries + 1)
+ *          -CAS-> DELIVERED(any member, deliveries + 1)
  *
  * The group's committed position is then the lowest position still in an
  * entry, or `next` (ringi_group_watermark()).
+ *
+ * A position older than the ring holds is read from the segment files
+ * (history.c); one that retention deleted too is reported once as -ERANGE,
+ * after the group's reset policy has moved the consumer on.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "group.h"
 #include "internal.h"
@@ -30,8 +35,13 @@
 #define DEFAULT_AUTO_COMMIT_NS 1000000000u
 #define DEFAULT_ACK_WAIT_NS UINT64_C(30000000000)
 #define DEFAULT_MAX_DELIVER 5u
+#define MAX_DELIVER_LIMIT 255u		/* the in-flight entry counts in 8 bits */
+#define DLQ_RETRY_NS 100000000u		/* a failed dead-letter publish, again after */
 #define BEAT_INTERVAL_NS 100000000u
 #define SCAN_INTERVAL_NS 1000000u	/* redelivery scans at most every ms */
+#define PEER_CHECK_NS 10000000u		/* a peer's liveness, from /proc, at most */
+#define RESTORE_WAIT_NS 2000000000u	/* ringd replaying the offsets log, at most */
+#define RECENT_SLOTS 64u		/* remembered deliveries, for acks */
 #define NEVER_MS RING_INFLIGHT_DEADLINE_MASK
 
 struct ring_consumer {
@@ -55,6 +65,15 @@ struct ring_consumer {
 	struct ring_producer *dlq;	/* dead letters, opened on first use */
 	struct ring_topic *dlq_topic;
 	struct ringi_history *hist;	/* reading behind the ring, if ever */
+	int pending_rc;			/* an error met after a poll's first record */
+	/* Shared: where our recent deliveries are in the in-flight table,
+	 * 1 + index by position, so that an ack rarely scans the table. */
+	uint16_t recent[RECENT_SLOTS];
+	struct {			/* shared: what we last learnt of each peer */
+		uint64_t owner;
+		uint64_t checked_ns;
+		bool alive;
+	} peers[RING_MAX_MEMBERS];
 };
 
 static uint64_t now_ms(void)
@@ -64,13 +83,18 @@ static uint64_t now_ms(void)
 
 /* ---- reading a record at a position ---- */
 
+static bool durable_only(const struct ring_consumer *c)
+{
+	return c->flags & RING_CONSUMER_DURABLE;
+}
+
 /*
- * 1: a record, in @rec (payload copied into c->buf); 0: padding of
- * *ret_span bytes; -EAGAIN: not committed yet; -ERANGE: older than the
- * ring holds; -EBADMSG: a malformed header.
+ * From the ring: 1, a record in @rec (payload copied into c->buf); 0,
+ * padding of *ret_span bytes; -EAGAIN, not committed (or not durable)
+ * yet; -ERANGE, older than the ring holds; -EBADMSG, a malformed header.
  */
-static int read_at(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
-		   uint64_t *ret_span)
+static int read_ring(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
+		     uint64_t *ret_span)
 {
 	struct ring_topic *t = c->topic;
 	struct ring_control *ctl = t->ctl;
@@ -86,7 +110,7 @@ static int read_at(struct ring_consumer *c, uint64_t pos, struct ring_record *re
 	span = ring_word_span(w, t->max_record, t->max_span);
 	if (!span)
 		return -EBADMSG;
-	if ((c->flags & RING_CONSUMER_DURABLE) && pos + span > ring_load_acquire(&ctl->durable.pos))
+	if (durable_only(c) && pos + span > ring_load_acquire(&ctl->durable.pos))
 		return -EAGAIN;
 	if (ring_word_state(w) == RING_STATE_SKIPPED) {
 		*ret_span = span;
@@ -106,17 +130,51 @@ static int read_at(struct ring_consumer *c, uint64_t pos, struct ring_record *re
 	rec->next_position = pos + span;
 	rec->deliveries = 1;
 	rec->reserved = 0;
+	*ret_span = span;
 	return 1;
 }
 
-/* Where a consumer whose position is gone goes: the reset policy. */
-static uint64_t reset_position(const struct ring_consumer *c)
+/*
+ * The ring, then the segment files: as read_ring(), but -ERANGE only when
+ * neither holds @pos (retention deleted it, or producers overtook a
+ * consumer of an ephemeral topic).
+ */
+static int read_any(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
+		    uint64_t *ret_span)
+{
+	int rc = read_ring(c, pos, rec, ret_span);
+
+	if (rc != -ERANGE)
+		return rc;
+	rc = ringi_history_read(&c->hist, c->topic, pos, c->buf, rec);
+	if (rc < 0)
+		return rc;
+	/* The files hold what ringd wrote, synced or not: a durable-only
+	 * member waits for the sync as it would in the ring. */
+	if (durable_only(c) &&
+	    rec->next_position > ring_load_acquire(&c->topic->ctl->durable.pos))
+		return -EAGAIN;
+	*ret_span = rec->next_position - pos;
+	return rc;
+}
+
+/*
+ * Where a consumer whose position @lost is gone from the ring and the
+ * files goes: the reset policy. EARLIEST is the oldest retained record; if
+ * that is not past @lost (the files have a hole there), the oldest the
+ * ring holds, which is.
+ */
+static uint64_t reset_position(struct ring_consumer *c, uint64_t lost)
 {
 	struct ring_control *ctl = c->topic->ctl;
+	uint64_t to;
 
 	if (c->reset == RING_RESET_LATEST)
 		return ring_load_acquire(&ctl->tail.pos);
-	return ring_load_acquire(&ctl->oldest.pos);
+	to = ringi_earliest_position(c->topic);
+	if (to <= lost)
+		to = ring_load_acquire(&ctl->oldest.pos);
+	return to;
 }
 
 /* ---- waiting ---- */
@@ -132,7 +190,7 @@ static bool data_ready(void *arg)
 	const struct ring_topic *t = d->c->topic;
 	uint64_t w = ring_load_seq_cst(&ringi_header_at(t, d->pos)->word);
 
-	if (d->c->flags & RING_CONSUMER_DURABLE)
+	if (durable_only(d->c))
 		return ring_load_seq_cst(&t->ctl->durable.pos) > d->pos;
 	return (ring_word_state(w) >= RING_STATE_COMMITTED &&
 		ring_word_lap(w) == ring_lap_of(d->pos, t->capacity_shift)) ||
@@ -164,8 +222,8 @@ static int wait_for(struct ring_consumer *c, uint64_t pos, int64_t timeout_ns, u
 	}
 	if (ring_load_acquire(&t->ctl->tail.pos) > pos && !data_ready(&d))
 		(void)ring_topic_maintain(t);
-	f = (c->flags & RING_CONSUMER_DURABLE) ? &t->ctl->durable_wait : &t->ctl->data_wait;
-	/* Shared members also wake for redeliveries: sleep at most a scan. */
+	f = durable_only(c) ? &t->ctl->durable_wait : &t->ctl->data_wait;
+	/* Shared members also wake for redeliveries: sleep at most a slice. */
 	ringi_wait_slice(f, data_ready, &d,
 			 *deadline - now < RING_SLEEP_SLICE_NS ? *deadline - now
 							      : RING_SLEEP_SLICE_NS);
@@ -199,9 +257,21 @@ int ring_consumer_commit(struct ring_consumer *c, uint64_t pos)
 	/* G5 (release): pairs with ringd's acquire when it logs the group,
 	 * and with the next owner's acquire at takeover. */
 	ring_store_release(&c->g->committed, pos);
+	/* ringd logs by comparing positions, so dying here loses nothing. */
+	RING_CRASH_POINT("group.exclusive.mid_commit");
 	ring_fetch_add_relaxed(&c->g->commit_seq, 1);
 	c->last_commit_ns = ringi_now_ns();
 	return 0;
+}
+
+static void exclusive_delivered(struct ring_consumer *c, const struct ring_record *rec)
+{
+	c->pos = rec->next_position;
+	c->delivered_pos = c->pos;
+	/* The read position, for stat's in-flight figure (records delivered,
+	 * not yet committed): owner-only, a statistic. */
+	ring_store_relaxed(&c->g->next, c->pos);
+	ring_fetch_add_relaxed(&c->g->delivered, 1);
 }
 
 static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int64_t timeout_ns)
@@ -221,11 +291,10 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 
 	/* Bounded: each turn delivers, skips padding, or waits. */
 	for (uint64_t turns = 0; turns < c->topic->capacity; turns++) {
-		rc = read_at(c, c->pos, rec, &span);
+		rc = read_any(c, c->pos, rec, &span);
 		if (rc == 1) {
-			c->pos = rec->next_position;
-			c->delivered_pos = c->pos;
-			ring_fetch_add_relaxed(&c->g->delivered, 1);
+			exclusive_delivered(c, rec);
+			RING_CRASH_POINT("group.exclusive.after_read");
 			return 0;
 		}
 		if (rc == 0) {
@@ -233,22 +302,13 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 			continue;
 		}
 		if (rc == -ERANGE) {
-			rc = ringi_history_read(&c->hist, c->topic, c->pos, c->buf, rec);
-			if (rc == 1) {
-				c->pos = rec->next_position;
-				c->delivered_pos = c->pos;
-				ring_fetch_add_relaxed(&c->g->delivered, 1);
-				return 0;
-			}
-			if (rc == 0) {
-				c->pos = rec->next_position;	/* padding on disk */
-				continue;
-			}
-			if (rc != -ERANGE)
-				return rc;
-			/* Gone from the ring and the files: reset policy. */
-			c->pos = reset_position(c);
-			continue;
+			/* Gone from the ring and the files: the reset policy
+			 * moves us on, and the caller learns that records
+			 * were lost. Committing goes on from there. */
+			c->pos = reset_position(c, c->pos);
+			c->delivered_pos = c->pos;
+			ring_store_relaxed(&c->g->next, c->pos);
+			return -ERANGE;
 		}
 		if (rc != -EAGAIN)
 			return rc;
@@ -272,13 +332,26 @@ static int exclusive_join(struct ring_consumer *c)
 		if (!ring_cas_acq_rel(&g->owner, &holder, c->owner))
 			return -EBUSY;
 	}
+	RING_CRASH_POINT("group.exclusive.after_join");
 	c->pos = ring_load_acquire(&g->committed);
 	c->delivered_pos = c->pos;
 	c->last_commit_ns = ringi_now_ns();
+	ring_store_relaxed(&g->next, c->pos);	/* statistic, as above */
+	ring_store_relaxed(&g->heartbeat_ns, ringi_realtime_ns());
 	return 0;
 }
 
 /* ---- shared groups ---- */
+
+static unsigned recent_slot(uint64_t pos)
+{
+	return (unsigned)(pos >> 3) % RECENT_SLOTS;
+}
+
+static void remember(struct ring_consumer *c, uint64_t pos, unsigned index)
+{
+	c->recent[recent_slot(pos)] = (uint16_t)(index + 1);
+}
 
 static uint64_t deadline_after(uint64_t ns)
 {
@@ -295,22 +368,23 @@ static int dead_letter(struct ring_consumer *c, const struct ring_record *rec)
 	if (!c->dlq) {
 		struct ring_topic_config cfg = {
 			.capacity_bytes = t->capacity,
-			.flags = t->flags & (RING_TOPIC_EPHEMERAL | RING_TOPIC_ANON),
+			.flags = t->flags & RING_TOPIC_EPHEMERAL,
 		};
+		const char *dir = t->data_dir[0] ? t->data_dir : NULL;
 
-		if ((size_t)snprintf(name, sizeof(name), "%s.dlq", t->name) > RING_TOPIC_NAME_MAX)
-			return -ENAMETOOLONG;
 		if (t->flags & RING_TOPIC_ANON)
 			return -EOPNOTSUPP;	/* an anonymous topic has no namespace */
-		rc = ring_topic_open(t->data_dir[0] ? t->data_dir : NULL, name, &c->dlq_topic);
-		if (rc == -ENOENT)
-			rc = ring_topic_create(t->data_dir[0] ? t->data_dir : NULL, name, &cfg,
-					       &c->dlq_topic);
-		if (rc == -EEXIST)
-			rc = ring_topic_open(t->data_dir[0] ? t->data_dir : NULL, name,
-					     &c->dlq_topic);
-		if (rc < 0)
-			return rc;
+		if ((size_t)snprintf(name, sizeof(name), "%s.dlq", t->name) > RING_TOPIC_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (!c->dlq_topic) {
+			rc = ring_topic_open(dir, name, &c->dlq_topic);
+			if (rc == -ENOENT)
+				rc = ring_topic_create(dir, name, &cfg, &c->dlq_topic);
+			if (rc == -EEXIST)	/* another member created it first */
+				rc = ring_topic_open(dir, name, &c->dlq_topic);
+			if (rc < 0)
+				return rc;
+		}
 		rc = ring_producer_open(c->dlq_topic, &c->dlq);
 		if (rc < 0)
 			return rc;
@@ -318,106 +392,226 @@ static int dead_letter(struct ring_consumer *c, const struct ring_record *rec)
 	return ring_producer_publish(c->dlq, rec->type, rec->payload, rec->len, 0, NULL);
 }
 
-/* Read the record of an entry we own: ring, then files. 1, 0 (padding:
- * cannot happen for a claimed position), or -errno. */
+/* Read the record of an entry we took over: ring, then files. */
 static int read_claimed(struct ring_consumer *c, uint64_t pos, struct ring_record *rec)
 {
 	uint64_t span = 0;
-	int rc = read_at(c, pos, rec, &span);
 
-	if (rc == -ERANGE)
-		rc = ringi_history_read(&c->hist, c->topic, pos, c->buf, rec);
-	return rc;
+	return read_any(c, pos, rec, &span);
 }
 
-static void entry_free(struct ring_inflight *e, uint64_t meta)
+/* Free an entry whose state word is @meta: false if it changed (someone
+ * took it over first). */
+static bool entry_free(struct ring_inflight *e, uint64_t meta)
 {
 	/* Mark it closing first, so that no one takes it over while its
 	 * position is cleared; then free it (release: pairs with the next
-	 * claimer's acquire). */
+	 * claimer's G10 acquire). */
 	uint64_t closing = ringi_inflight_make(RING_INFLIGHT_RELEASED, ringi_inflight_member(meta),
 					       ringi_inflight_deliveries(meta), NEVER_MS);
 
 	if (!ring_cas_acq_rel(&e->meta, &meta, closing))
-		return;
+		return false;
+	RING_CRASH_POINT("group.shared.mid_free");
 	ring_store_relaxed(&e->pos, RING_POS_NONE);
 	ring_store_release(&e->meta, 0);
+	return true;
 }
 
 /*
- * Look for a delivery that is due again (its member died, its ack wait
- * passed, or it was nacked) and take it over: 1 with @rec filled, 0 if
- * none, or -errno.
+ * Is member slot @m's owner alive? Asked of /proc at most every
+ * PEER_CHECK_NS per peer, and at once when the slot changes hands.
  */
-static int redeliver(struct ring_consumer *c, struct ring_record *rec)
+static bool peer_alive(struct ring_consumer *c, unsigned m, uint64_t now)
+{
+	uint64_t owner;
+
+	if (m >= RING_MAX_MEMBERS)
+		return false;	/* no such member: a damaged entry */
+	if (m == c->member)
+		return true;
+	owner = ring_load_acquire(&c->g->members[m].owner);
+	if (!owner)
+		return false;	/* closed (or freed as dead) */
+	if (c->peers[m].owner != owner || now - c->peers[m].checked_ns >= PEER_CHECK_NS) {
+		c->peers[m].owner = owner;
+		c->peers[m].checked_ns = now;
+		c->peers[m].alive = ringi_owner_alive(owner);
+	}
+	return c->peers[m].alive;
+}
+
+/*
+ * Does an entry other than @self hold @pos? 1 if as a delivery (DELIVERED,
+ * or RELEASED for redelivery): its member won the claim of @pos. 2 if as
+ * a live member's claim in progress: that claim may still win or lose.
+ * 0 if none.
+ */
+static int claimed_elsewhere(struct ring_consumer *c, unsigned self, uint64_t pos, uint64_t now)
+{
+	struct ring_group_slot *g = c->g;
+	int found = 0;
+
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		uint64_t meta = ring_load_acquire(&g->inflight[i].meta);
+		enum ring_inflight_state st = ringi_inflight_state(meta);
+
+		if (i == self || st == RING_INFLIGHT_FREE ||
+		    ring_load_acquire(&g->inflight[i].pos) != pos)
+			continue;
+		if (st == RING_INFLIGHT_DELIVERED ||
+		    (st == RING_INFLIGHT_RELEASED && ringi_inflight_deadline(meta) != NEVER_MS))
+			return 1;
+		if (st == RING_INFLIGHT_PENDING && peer_alive(c, ringi_inflight_member(meta), now))
+			found = 2;
+	}
+	return found;
+}
+
+/*
+ * Entry @i of a member that is gone (dead or closed) and was not a
+ * delivery: a claim in progress (PENDING) or an ack in progress (RELEASED
+ * with no deadline). Free it if it holds no record the member may have
+ * claimed: 0 (freed, or changed under us). 1 if it holds one: redeliver
+ * it. -1 if that cannot be told yet.
+ *
+ * A PENDING entry holding a position below `next` is the ambiguous case:
+ * the member recorded the position, then died before or after its CAS on
+ * `next`. If another entry delivers that position, the other member won
+ * and this one holds nothing. If a live member's claim of it is still in
+ * progress, its outcome will tell. Otherwise the dead member may have won:
+ * redelivered (a duplicate if the winner was another member whose ack is
+ * already done: at most one per death, docs/design/consumer-groups.md).
+ */
+static int settle_orphan(struct ring_consumer *c, unsigned i, uint64_t meta, uint64_t now)
+{
+	struct ring_group_slot *g = c->g;
+	struct ring_inflight *e = &g->inflight[i];
+	uint64_t pos = ring_load_acquire(&e->pos);
+	/* G7 (acquire): a claim whose CAS on next succeeded is below it. */
+	uint64_t next = ring_load_acquire(&g->next);
+
+	if (ringi_inflight_state(meta) == RING_INFLIGHT_PENDING && pos != RING_POS_NONE &&
+	    pos < next) {
+		switch (claimed_elsewhere(c, i, pos, now)) {
+		case 0:
+			return 1;
+		case 2:
+			return -1;
+		default:
+			break;
+		}
+	}
+	(void)entry_free(e, meta);
+	return 0;
+}
+
+/*
+ * Look for a delivery that is due again (its member died or left, its
+ * ack wait passed, or it was nacked) and take it over: 1 with @rec
+ * filled, 0 if none, or -errno. Our own entries count too: a lone member
+ * gets back what it nacked or let time out.
+ */
+static int redeliver_scan(struct ring_consumer *c, struct ring_record *rec, bool *freed)
 {
 	struct ring_group_slot *g = c->g;
 	uint64_t now = ringi_now_ns(), ms = now / 1000000u;
-	int8_t alive[RING_MAX_MEMBERS];
 
-	if (now < c->next_scan_ns)
-		return 0;
-	c->next_scan_ns = now + SCAN_INTERVAL_NS;
-	/* Entries freed without an ack (dead letters, dead members' unused
-	 * claims) also let the committed position move. */
-	ringi_group_raise_committed(g, ringi_group_watermark(g));
-	memset(alive, -1, sizeof(alive));
 	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
 		struct ring_inflight *e = &g->inflight[i];
-		uint64_t meta = ring_load_acquire(&e->meta), pos, next;
+		uint64_t meta = ring_load_acquire(&e->meta), pos, taken;
 		enum ring_inflight_state st = ringi_inflight_state(meta);
 		unsigned m = ringi_inflight_member(meta), d = ringi_inflight_deliveries(meta);
-		bool due;
+		bool gone;
 		int rc;
 
-		if (st == RING_INFLIGHT_FREE || m == c->member)
+		if (st == RING_INFLIGHT_FREE)
 			continue;
-		if (m < RING_MAX_MEMBERS && alive[m] < 0) {
-			uint64_t owner = ring_load_acquire(&g->members[m].owner);
-
-			alive[m] = owner && ringi_owner_alive(owner);
-		}
-		due = (m < RING_MAX_MEMBERS && !alive[m]) || ringi_inflight_deadline(meta) <= ms;
-		if (!due)
+		gone = !peer_alive(c, m, now);
+		if (!gone && ringi_inflight_deadline(meta) > ms)
 			continue;
-		pos = ring_load_acquire(&e->pos);
-		next = ring_load_acquire(&g->next);
 		if (st == RING_INFLIGHT_PENDING || ringi_inflight_deadline(meta) == NEVER_MS) {
-			/* A dead member's claim in progress, or an ack in
-			 * progress. If the position was never claimed, or
-			 * the ack's position is gone, the entry is just free. */
-			if (pos == RING_POS_NONE || pos >= next || st == RING_INFLIGHT_RELEASED) {
-				entry_free(e, meta);
+			/* A claim or an ack in progress: only its member's
+			 * death makes it ours to settle. */
+			if (!gone)
+				continue;
+			rc = settle_orphan(c, i, meta, now);
+			if (rc <= 0) {
+				*freed |= rc == 0;
 				continue;
 			}
 		}
-		/* G9 (acq_rel): the delivery is ours now. */
-		if (!ring_cas_acq_rel(&e->meta, &meta,
-				      ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member, d + 1,
-							  deadline_after(c->ack_wait_ns))))
+		pos = ring_load_acquire(&e->pos);
+		if (pos == RING_POS_NONE) {
+			*freed |= entry_free(e, meta);
 			continue;
+		}
+		taken = ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member, d + 1,
+					    deadline_after(c->ack_wait_ns));
+		/* G9 (acq_rel): the delivery is ours now; pairs with the
+		 * release of whoever set the entry before. */
+		if (!ring_cas_acq_rel(&e->meta, &meta, taken))
+			continue;
+		RING_CRASH_POINT("group.shared.after_retake");
 		rc = read_claimed(c, pos, rec);
+		if (rc == -EAGAIN) {
+			/* Not durable yet, and we see durable records only:
+			 * give it back as it was, due at once. */
+			uint64_t back = ringi_inflight_make(RING_INFLIGHT_RELEASED, m, d, ms);
+
+			(void)ring_cas_acq_rel(&e->meta, &taken, back);
+			continue;
+		}
 		if (rc < 1) {
-			/* The record is gone (retention) or corrupt: nothing to
-			 * redeliver; drop the entry so the group moves on. */
-			entry_free(e, ring_load_acquire(&e->meta));
+			/* Gone (retention) or corrupt: nothing to redeliver;
+			 * drop the entry so the group moves on. */
+			*freed |= entry_free(e, taken);
 			if (rc < 0 && rc != -ERANGE)
 				return rc;
 			continue;
 		}
 		if (d >= c->max_deliver) {
 			rc = dead_letter(c, rec);
-			if (rc < 0)
+			if (rc < 0) {
+				/* Try again soon, without counting a delivery. */
+				(void)ring_cas_acq_rel(
+					&e->meta, &taken,
+					ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member, d,
+							    ms + DLQ_RETRY_NS / 1000000u));
 				return rc;
+			}
+			RING_CRASH_POINT("group.shared.after_dead_letter");
 			ring_fetch_add_relaxed(&g->dead_lettered, 1);
-			entry_free(e, ring_load_acquire(&e->meta));
+			*freed |= entry_free(e, taken);
 			continue;
 		}
 		rec->deliveries = d + 1;
 		ring_fetch_add_relaxed(&g->redelivered, 1);
+		remember(c, pos, i);
 		return 1;
 	}
 	return 0;
+}
+
+static int redeliver(struct ring_consumer *c, struct ring_record *rec)
+{
+	struct ring_group_slot *g = c->g;
+	uint64_t now = ringi_now_ns();
+	bool freed = false;
+	int rc;
+
+	if (now < c->next_scan_ns)
+		return 0;
+	c->next_scan_ns = now + SCAN_INTERVAL_NS;
+	/* Acks that did not raise the watermark (another member's ack of a
+	 * lower record was under way) let it move now... */
+	ringi_group_raise_committed(g, ringi_group_watermark(g));
+	rc = redeliver_scan(c, rec, &freed);
+	/* ...and so do entries the scan freed without an ack: dead letters,
+	 * records retention took, dead members' unused claims. */
+	if (freed)
+		ringi_group_raise_committed(g, ringi_group_watermark(g));
+	return rc;
 }
 
 /* Take a FREE in-flight entry as PENDING: its index, or -ENOBUFS. */
@@ -441,6 +635,11 @@ static int entry_take(struct ring_consumer *c)
 	return -ENOBUFS;
 }
 
+/*
+ * Claim the next record no member has had, into our PENDING entry @e: 1,
+ * 2 (a redelivery came due while we waited: @rec holds it instead), or
+ * -errno (-ERANGE once if we applied the reset policy).
+ */
 static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct ring_record *rec,
 			int64_t timeout_ns)
 {
@@ -452,15 +651,13 @@ static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct
 		/* G7 (acquire) pairs with other members' CAS on next. */
 		uint64_t pos = ring_load_acquire(&g->next), span = 0;
 
-		rc = read_at(c, pos, rec, &span);
+		rc = read_any(c, pos, rec, &span);
 		if (rc == -ERANGE) {
-			rc = ringi_history_read(&c->hist, c->topic, pos, c->buf, rec);
-			if (rc == -ERANGE) {
-				/* Gone everywhere: move the group on. */
-				(void)ring_cas_acq_rel(&g->next, &pos, reset_position(c));
-				continue;
-			}
-			span = rec->next_position - pos;
+			/* Gone everywhere: move the group on; whoever wins
+			 * the CAS tells its caller. */
+			if (ring_cas_acq_rel(&g->next, &pos, reset_position(c, pos)))
+				return -ERANGE;
+			continue;
 		}
 		if (rc == 0) {
 			/* Padding: move next past it; whoever wins, fine. */
@@ -471,8 +668,9 @@ static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct
 			rc = wait_for(c, pos, timeout_ns, &deadline);
 			if (rc < 0)
 				return rc;
-			if (redeliver(c, rec) == 1)
-				return 2;	/* a redelivery came due while we waited */
+			rc = redeliver(c, rec);
+			if (rc != 0)
+				return rc < 0 ? rc : 2;
 			continue;
 		}
 		if (rc < 0)
@@ -480,9 +678,16 @@ static int shared_claim(struct ring_consumer *c, struct ring_inflight *e, struct
 		/* Record the claim before making it: if we die after the CAS
 		 * below, the entry says which record was ours. */
 		ring_store_release(&e->pos, pos);
+		RING_CRASH_POINT("group.shared.before_claim");
 		/* G7 (acq_rel): the record is ours. */
-		if (!ring_cas_acq_rel(&g->next, &pos, rec->next_position))
+		if (!ring_cas_acq_rel(&g->next, &pos, rec->next_position)) {
+			/* Lost it: forget the position at once, so that dying
+			 * now does not leave it looking claimed (the window
+			 * left is the two stores; docs: at-least-once). */
+			ring_store_release(&e->pos, RING_POS_NONE);
 			continue;
+		}
+		RING_CRASH_POINT("group.shared.after_claim");
 		return 1;
 	}
 	return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
@@ -523,24 +728,34 @@ static int shared_next(struct ring_consumer *c, struct ring_record *rec, int64_t
 					       deadline_after(c->ack_wait_ns)));
 	ring_fetch_add_relaxed(&g->delivered, 1);
 	ring_fetch_add_relaxed(&g->members[c->member].delivered, 1);
+	remember(c, rec->position, (unsigned)idx);
 	return 0;
 }
 
-/* Our entry holding @pos: its index, or -ENOENT. */
+static bool entry_is(struct ring_consumer *c, unsigned i, uint64_t pos, uint64_t *ret_meta)
+{
+	struct ring_inflight *e = &c->g->inflight[i];
+	uint64_t meta = ring_load_acquire(&e->meta);
+
+	if (ringi_inflight_state(meta) != RING_INFLIGHT_DELIVERED ||
+	    ringi_inflight_member(meta) != c->member || ring_load_acquire(&e->pos) != pos)
+		return false;
+	*ret_meta = meta;
+	return true;
+}
+
+/* Our delivered entry holding @pos: its index, or -ENOENT. Where we
+ * remembered it first; the whole table if it is not there (evicted by a
+ * later delivery, or moved: taken over and given back). */
 static int entry_find(struct ring_consumer *c, uint64_t pos, uint64_t *ret_meta)
 {
-	struct ring_group_slot *g = c->g;
+	unsigned hint = c->recent[recent_slot(pos)];
 
-	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
-		uint64_t meta = ring_load_acquire(&g->inflight[i].meta);
-
-		if (ringi_inflight_state(meta) == RING_INFLIGHT_DELIVERED &&
-		    ringi_inflight_member(meta) == c->member &&
-		    ring_load_acquire(&g->inflight[i].pos) == pos) {
-			*ret_meta = meta;
+	if (hint && entry_is(c, hint - 1u, pos, ret_meta))
+		return (int)(hint - 1u);
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++)
+		if (entry_is(c, i, pos, ret_meta))
 			return (int)i;
-		}
-	}
 	return -ENOENT;
 }
 
@@ -553,9 +768,17 @@ int ring_consumer_ack(struct ring_consumer *c, uint64_t pos)
 	i = entry_find(c, pos, &meta);
 	if (i < 0)
 		return i;
-	entry_free(&c->g->inflight[i], meta);
+	RING_CRASH_POINT("group.shared.before_ack");
+	/* The entry may have been taken over since we found it (its ack wait
+	 * passed): then it is not ours to ack. */
+	if (!entry_free(&c->g->inflight[i], meta))
+		return -ENOENT;
 	ring_fetch_add_relaxed(&c->g->acked, 1);
-	ringi_group_raise_committed(c->g, ringi_group_watermark(c->g));
+	/* Only the lowest unacked record's ack can raise the watermark;
+	 * anything this misses (a race with another member's ack) the next
+	 * scan or ringd raises. */
+	if (pos <= ring_load_relaxed(&c->g->committed))
+		ringi_group_raise_committed(c->g, ringi_group_watermark(c->g));
 	return 0;
 }
 
@@ -574,10 +797,45 @@ int ring_consumer_nack(struct ring_consumer *c, uint64_t pos, uint64_t delay_ns)
 	if (!ring_cas_acq_rel(&e->meta, &meta,
 			      ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member,
 						  ringi_inflight_deliveries(meta),
-						  deadline_after(delay_ns))))
+						  delay_ns ? deadline_after(delay_ns) : 0)))
 		return -ENOENT;
 	c->next_scan_ns = 0;
 	return 0;
+}
+
+/*
+ * Entries that name the member slot we just took belong to whoever had it
+ * before (a member that closed, or died and whose slot was freed): with
+ * our slot alive, no scan would judge them by that member's death, so
+ * settle them now. Deliveries become due at once; claims and acks in
+ * progress are settled as a dead member's are.
+ */
+static void adopt_slot(struct ring_consumer *c)
+{
+	struct ring_group_slot *g = c->g;
+
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		struct ring_inflight *e = &g->inflight[i];
+		uint64_t meta = ring_load_acquire(&e->meta), due;
+		enum ring_inflight_state st = ringi_inflight_state(meta);
+		unsigned d = ringi_inflight_deliveries(meta);
+
+		if (st == RING_INFLIGHT_FREE || ringi_inflight_member(meta) != c->member)
+			continue;
+		if (st == RING_INFLIGHT_PENDING || ringi_inflight_deadline(meta) == NEVER_MS) {
+			/* Settled as a dead member's. One that cannot be told
+			 * yet is made due like a delivery: no scan would ever
+			 * judge it (its slot is ours now, and alive), and a
+			 * duplicate is better than a record stuck for ever. */
+			if (settle_orphan(c, i, meta, ringi_now_ns()) == 0)
+				continue;
+		} else if (st == RING_INFLIGHT_RELEASED) {
+			continue;	/* due by its own deadline */
+		}
+		/* G9 (acq_rel), as a scan would: redeliverable now. */
+		due = ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member, d, 0);
+		(void)ring_cas_acq_rel(&e->meta, &meta, due);
+	}
 }
 
 static int shared_join(struct ring_consumer *c)
@@ -591,11 +849,14 @@ static int shared_join(struct ring_consumer *c)
 			if (ring_cas_acq_rel(&g->members[i].owner, &expected, c->owner)) {
 				c->member = i;
 				ring_store_relaxed(&g->members[i].delivered, 0);
+				ring_store_relaxed(&g->members[i].heartbeat_ns,
+						   ringi_realtime_ns());
+				adopt_slot(c);
 				return 0;
 			}
 		}
-		/* Full: free the slots of dead members (their deliveries are
-		 * redelivered by the scan, which judges by the owner word). */
+		/* Full: free the slots of dead members (whoever takes one
+		 * adopts its entries, above). */
 		for (unsigned i = 0; pass == 0 && i < RING_MAX_MEMBERS; i++) {
 			uint64_t owner = ring_load_acquire(&g->members[i].owner);
 
@@ -607,6 +868,30 @@ static int shared_join(struct ring_consumer *c)
 }
 
 /* ---- common ---- */
+
+/*
+ * A ring that ringd recreated at the end of its log (after a reboot: its
+ * base is past 0) gets its groups back from the offsets log before ringd
+ * attaches to it (daemon/topics.c). A group created before that would
+ * race the replay and start afresh, delivering the whole log again, so a
+ * new group waits for the attach: a few milliseconds, at most
+ * RESTORE_WAIT_NS if ringd died on the way (then nothing is restored).
+ */
+static void wait_for_restore(struct ring_topic *t)
+{
+	struct ring_control *ctl = t->ctl;
+	uint64_t deadline = ringi_now_ns() + RESTORE_WAIT_NS;
+
+	if (!ringi_is_persistent(t) || ctl->hdr.base_pos == 0)
+		return;
+	/* D0 (acquire) pairs with ringd's attach CAS, which follows the
+	 * replay. A beat without an owner is a ringd that attached and left
+	 * (a clean stop), long after its replay; relaxed, it orders nothing
+	 * and only saves the wait. */
+	while (!ring_load_acquire(&ctl->daemon.owner) && !ring_load_relaxed(&ctl->daemon.beat_ns) &&
+	       ringi_now_ns() < deadline)
+		usleep(1000);
+}
 
 static uint64_t start_position(struct ring_topic *t, const struct ring_consumer_config *cfg)
 {
@@ -636,7 +921,8 @@ int ring_consumer_open(struct ring_topic *t, const char *group,
 		cfg = *config;
 	ring_validate_or_return(cfg.mode <= RING_GROUP_SHARED && cfg.start <= RING_GROUP_START_TIME &&
 					cfg.reset <= RING_RESET_LATEST && !cfg.reserved &&
-					!(cfg.flags & ~(uint32_t)KNOWN_FLAGS),
+					!(cfg.flags & ~(uint32_t)KNOWN_FLAGS) &&
+					cfg.max_deliver <= MAX_DELIVER_LIMIT,
 				-EINVAL);
 	ring_validate_or_return(cfg.start != RING_GROUP_START_POSITION || cfg.start_position % 8 == 0,
 				-EINVAL);
@@ -661,7 +947,16 @@ int ring_consumer_open(struct ring_topic *t, const char *group,
 	c->ack_wait_ns = cfg.ack_wait_ns ? cfg.ack_wait_ns : DEFAULT_ACK_WAIT_NS;
 	c->max_deliver = cfg.max_deliver ? cfg.max_deliver : DEFAULT_MAX_DELIVER;
 	c->owner = ringi_owner_self_process();
-	rc = ringi_group_find(t, group, true, cfg.mode, start_position(t, &cfg), &c->g);
+	rc = ringi_group_find(t, group, false, 0, 0, &c->g);
+	if (rc == -ENOENT) {
+		wait_for_restore(t);
+		rc = cfg.start == RING_GROUP_START_POSITION
+			     ? ringi_position_check(t, cfg.start_position)
+			     : 0;
+		if (rc == 0)
+			rc = ringi_group_find(t, group, true, cfg.mode, start_position(t, &cfg),
+					      &c->g);
+	}
 	if (rc == 0 && c->g->mode != cfg.mode && config)
 		rc = -EINVAL;
 	if (rc == 0) {
@@ -686,6 +981,7 @@ struct ring_consumer *ring_consumer_close(struct ring_consumer *c)
 
 		if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) && still_owner(c))
 			(void)ring_consumer_commit(c, c->delivered_pos);
+		RING_CRASH_POINT("group.exclusive.mid_close");
 		/* G8 (release): our commits are done before the group is free. */
 		(void)ring_cas_acq_rel(&c->g->owner, &me, 0);
 	} else {
@@ -703,6 +999,8 @@ struct ring_consumer *ring_consumer_close(struct ring_consumer *c)
 					ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member,
 							    ringi_inflight_deliveries(meta), 0));
 		}
+		/* Acks whose raise was skipped: leave the watermark exact. */
+		ringi_group_raise_committed(g, ringi_group_watermark(g));
 		(void)ring_cas_acq_rel(&g->members[c->member].owner, &me, 0);
 	}
 	c->dlq = ring_producer_close(c->dlq);
@@ -719,6 +1017,11 @@ int ring_consumer_next(struct ring_consumer *c, struct ring_record *ret, int64_t
 	int rc;
 
 	ring_validate_or_return(c && ret, -EINVAL);
+	if (c->pending_rc) {
+		rc = c->pending_rc;
+		c->pending_rc = 0;
+		return rc;
+	}
 	rc = c->mode == RING_GROUP_EXCLUSIVE ? exclusive_next(c, &rec, timeout_ns)
 					     : shared_next(c, &rec, timeout_ns);
 	if (rc == 0)
@@ -741,6 +1044,10 @@ int ring_consumer_poll(struct ring_consumer *c, ring_record_fn fn, void *arg, un
 			break;
 		rc = ring_consumer_next(c, &rec, 0);
 	}
+	/* An error after the first record (a loss to -ERANGE, say) must not
+	 * vanish behind the count: the next call returns it. */
+	if (n > 0 && rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT)
+		c->pending_rc = rc;
 	return n > 0 ? (int)n : rc;
 }
 

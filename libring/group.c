@@ -10,13 +10,15 @@
  * other waits for it to become ACTIVE (G4) and joins. A creator that dies
  * half-way leaves an INIT slot, which the next opener reclaims.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "group.h"
 #include "internal.h"
 
-#define INIT_WAIT_NS 100000000u	/* a creator needs microseconds; 100 ms is death */
+#define INIT_CHECK_NS 1000000u	/* a creator needs microseconds: after 1 ms, ask /proc */
+#define INIT_WAIT_NS 2000000000u	/* a live creator this slow is stopped: give up */
 
 static uint32_t name_hash(const char *s)
 {
@@ -39,14 +41,29 @@ int ringi_group_name_check(const char *name)
 	return ringi_topic_name_check(name);
 }
 
-static uint64_t state_make(enum ring_group_slot_state st)
+/*
+ * The state word: the slot state in bits 0..7, and while INIT, its
+ * creator as an owner word folded in (pid in bits 8..31, start ticks in
+ * bits 32..63), so that an opener can tell a dead creator from a slow one.
+ */
+static uint64_t state_make(enum ring_group_slot_state st, uint64_t owner)
 {
-	return ((uint64_t)(uint32_t)getpid() << 8) | st;
+	return (uint64_t)st | (owner & 0xffffffu) << 8 | (owner & ~UINT64_C(0xffffffff));
 }
 
-/* Wait (bounded) for a slot in INIT to become ACTIVE; reclaim it if its
- * creator died. Returns the state word it ends with. */
-static uint64_t settle(struct ring_group_slot *g)
+static uint64_t state_creator(uint64_t st)
+{
+	return ((st >> 8) & 0xffffffu) | (st & ~UINT64_C(0xffffffff));
+}
+
+/*
+ * Wait (bounded) for a slot in INIT to become ACTIVE; reclaim it if its
+ * creator died. A live creator is never robbed of its slot, however slow
+ * (stopped, traced): it may still be writing the name, and taking the slot
+ * from under it would mix two groups. 0 with the state word it ends with,
+ * or -ETIMEDOUT.
+ */
+static int settle(struct ring_group_slot *g, uint64_t *ret_state)
 {
 	uint64_t start = ringi_now_ns();
 
@@ -55,15 +72,21 @@ static uint64_t settle(struct ring_group_slot *g)
 		 * and start position are visible once ACTIVE is. */
 		uint64_t st = ring_load_acquire(&g->state);
 
-		if ((st & 0xff) != RING_GROUP_INIT)
-			return st;
-		if (ringi_now_ns() - start > INIT_WAIT_NS) {
-			/* The creator is dead or stopped far longer than it
-			 * takes: start over from FREE. */
-			if (ring_cas_acq_rel(&g->state, &st, RING_GROUP_FREE))
-				return RING_GROUP_FREE;
+		if ((st & 0xff) != RING_GROUP_INIT) {
+			*ret_state = st;
+			return 0;
+		}
+		if (ringi_now_ns() - start > INIT_CHECK_NS &&
+		    !ringi_owner_alive(state_creator(st))) {
+			/* G4 (acq_rel): start over from FREE. */
+			if (ring_cas_acq_rel(&g->state, &st, RING_GROUP_FREE)) {
+				*ret_state = RING_GROUP_FREE;
+				return 0;
+			}
 			continue;
 		}
+		if (ringi_now_ns() - start > INIT_WAIT_NS)
+			return -ETIMEDOUT;
 		usleep(100);
 	}
 }
@@ -73,11 +96,18 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 {
 	struct ring_control *ctl = t->ctl;
 	uint32_t h = name_hash(name);
+	uint64_t me = 0;
 
-	for (unsigned probe = 0; probe < RING_MAX_GROUPS; probe++) {
+	/* Bounded: a probe is repeated only when another creator took the
+	 * slot under us, at most once per slot. */
+	for (unsigned probe = 0, turns = 0; probe < RING_MAX_GROUPS && turns < 2 * RING_MAX_GROUPS;
+	     probe++, turns++) {
 		struct ring_group_slot *g = &ctl->groups[(h + probe) % RING_MAX_GROUPS];
-		uint64_t st = settle(g);
+		uint64_t st, init;
+		int rc = settle(g, &st);
 
+		if (rc < 0)
+			return rc;
 		if ((st & 0xff) == RING_GROUP_ACTIVE) {
 			if (!strncmp(g->name, name, sizeof(g->name))) {
 				*ret_slot = g;
@@ -85,17 +115,19 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 			}
 			continue;
 		}
-		/* A FREE slot ends the probe chain (groups are never deleted
-		 * yet, so there are no tombstones to look past). */
+		/* A FREE slot ends the probe chain (groups are never deleted,
+		 * so there are no tombstones to look past). */
 		if (!create)
 			return -ENOENT;
-		uint64_t expected = st;
-
+		if (!me)
+			me = ringi_owner_self_process();
+		init = state_make(RING_GROUP_INIT, me);
 		/* G4 (acq_rel): the slot is ours to fill in. */
-		if (!ring_cas_acq_rel(&g->state, &expected, state_make(RING_GROUP_INIT))) {
+		if (!ring_cas_acq_rel(&g->state, &st, init)) {
 			probe--;	/* someone else took it: look at it again */
 			continue;
 		}
+		RING_CRASH_POINT("group.create.mid_init");
 		memset(g->name, 0, sizeof(g->name));
 		memcpy(g->name, name, strlen(name));
 		g->mode = mode;
@@ -103,13 +135,24 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 		ring_store_relaxed(&g->committed, start_pos);
 		ring_store_relaxed(&g->next, start_pos);
 		ring_store_relaxed(&g->owner, 0);
+		ring_store_relaxed(&g->heartbeat_ns, 0);
+		ring_store_relaxed(&g->delivered, 0);
+		ring_store_relaxed(&g->redelivered, 0);
+		ring_store_relaxed(&g->dead_lettered, 0);
+		ring_store_relaxed(&g->acked, 0);
+		for (unsigned i = 0; i < RING_MAX_MEMBERS; i++) {
+			ring_store_relaxed(&g->members[i].owner, 0);
+			ring_store_relaxed(&g->members[i].heartbeat_ns, 0);
+			ring_store_relaxed(&g->members[i].delivered, 0);
+		}
 		for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
 			ring_store_relaxed(&g->inflight[i].pos, RING_POS_NONE);
 			ring_store_relaxed(&g->inflight[i].meta, 0);
 		}
 		ring_fetch_add_relaxed(&g->commit_seq, 1);
-		/* G4 (release): publish the group. */
-		ring_store_release(&g->state, state_make(RING_GROUP_ACTIVE));
+		/* G4 (release): publish the group. Only a dead creator's slot
+		 * is reclaimed, so the state is still ours. */
+		ring_store_release(&g->state, state_make(RING_GROUP_ACTIVE, 0));
 		*ret_slot = g;
 		return 0;
 	}
@@ -156,11 +199,56 @@ void ringi_group_raise_committed(struct ring_group_slot *g, uint64_t pos)
 
 /* ---- what operators see and change ---- */
 
+/* The most headers one count walks: a stat call stays well under a
+ * millisecond even on a 16 GiB ring. */
+#define COUNT_MAX_STEPS (1u << 18)
+
+/*
+ * Records in [from, to) counted by walking the ring's headers (C1 acquire
+ * loads, each checked for its lap, as a reader does). *ret_exact is false
+ * if part of the range is older than the ring, a header was reused or not
+ * yet committed under the walk, or the walk hit its bound: the count is
+ * then what was seen.
+ */
+static uint64_t ring_count(struct ring_topic *t, uint64_t from, uint64_t to, bool *ret_exact)
+{
+	uint64_t oldest = ring_load_acquire(&t->ctl->oldest.pos), pos = from, n = 0;
+
+	*ret_exact = true;
+	if (pos < oldest) {
+		*ret_exact = false;
+		pos = oldest;
+	}
+	for (unsigned steps = 0; pos < to; steps++) {
+		uint64_t w = ring_load_acquire(&ringi_header_at(t, pos)->word);
+		uint64_t span;
+
+		if (steps == COUNT_MAX_STEPS) {
+			*ret_exact = false;
+			break;
+		}
+		if (ring_word_lap(w) != ring_lap_of(pos, t->capacity_shift)) {
+			*ret_exact = false;
+			break;
+		}
+		span = ring_word_span(w, t->max_record, t->max_span);
+		if (!span) {
+			*ret_exact = false; /* a claim in progress, or damage */
+			break;
+		}
+		if (ring_word_state(w) == RING_STATE_COMMITTED)
+			n++;
+		pos += span;
+	}
+	return n;
+}
+
 int ring_group_stat(struct ring_topic *t, unsigned index, struct ring_group_stat *ret)
 {
 	struct ring_group_stat s;
 	struct ring_group_slot *g;
 	uint64_t tail;
+	bool exact;
 
 	ring_validate_or_return(t && ret && index < RING_MAX_GROUPS, -EINVAL);
 	g = &t->ctl->groups[index];
@@ -171,8 +259,11 @@ int ring_group_stat(struct ring_topic *t, unsigned index, struct ring_group_stat
 	s.mode = g->mode;
 	/* Statistics: relaxed reads, each exact, not mutually consistent. */
 	s.committed_pos = ring_load_relaxed(&g->committed);
+	s.next_pos = ring_load_relaxed(&g->next);
 	tail = ring_load_relaxed(&t->ctl->tail.pos);
 	s.lag_bytes = tail > s.committed_pos ? tail - s.committed_pos : 0;
+	s.lag_records = ring_count(t, s.committed_pos, tail, &exact);
+	s.lag_exact = exact;
 	s.delivered = ring_load_relaxed(&g->delivered);
 	s.redelivered = ring_load_relaxed(&g->redelivered);
 	s.dead_lettered = ring_load_relaxed(&g->dead_lettered);
@@ -187,29 +278,101 @@ int ring_group_stat(struct ring_topic *t, unsigned index, struct ring_group_stat
 			s.member[0].delivered = s.delivered;
 			s.members = s.member[0].alive;
 		}
+		/* Delivered but not committed: what a crash now would
+		 * deliver again. */
+		if (s.next_pos > s.committed_pos)
+			s.in_flight = ring_count(t, s.committed_pos, s.next_pos, &exact);
 		*ret = s;
 		return 1;
 	}
-	for (unsigned i = 0; i < RING_MAX_MEMBERS; i++) {
+	for (unsigned i = 0, n = 0; i < RING_MAX_MEMBERS; i++) {
 		struct ring_member_slot *m = &g->members[i];
 		uint64_t owner = ring_load_relaxed(&m->owner);
 
 		if (!owner)
 			continue;
-		s.member[s.members] = (struct ring_member_stat){
+		s.member[n] = (struct ring_member_stat){
 			.pid = ringi_owner_pid(owner),
 			.alive = ringi_owner_alive(owner),
 			.heartbeat_ns = ring_load_relaxed(&m->heartbeat_ns),
 			.delivered = ring_load_relaxed(&m->delivered),
 		};
-		s.members++;
+		s.members += s.member[n].alive;
+		n++;
 	}
-	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++)
-		if (ringi_inflight_state(ring_load_relaxed(&g->inflight[i].meta)) !=
-		    RING_INFLIGHT_FREE)
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		uint64_t meta = ring_load_relaxed(&g->inflight[i].meta);
+
+		/* Claims in progress are not deliveries yet. */
+		if (ringi_inflight_state(meta) == RING_INFLIGHT_DELIVERED ||
+		    (ringi_inflight_state(meta) == RING_INFLIGHT_RELEASED &&
+		     ringi_inflight_deadline(meta) != RING_INFLIGHT_DEADLINE_MASK))
 			s.in_flight++;
+	}
 	*ret = s;
 	return 1;
+}
+
+/* A position older than the ring: is a record there in the segment files? */
+static int history_check(struct ring_topic *t, uint64_t pos)
+{
+	struct ringi_history *h = NULL;
+	struct ring_record rec;
+	void *buf = malloc(t->max_record ? t->max_record : 1);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = ringi_history_read(&h, t, pos, buf, &rec);
+	ringi_history_free(h);
+	free(buf);
+	return rc < 0 ? rc : 0;
+}
+
+int ringi_position_check(struct ring_topic *t, uint64_t pos)
+{
+	struct ring_control *ctl = t->ctl;
+
+	/* A few turns: the maintainer may reuse the ring under the walk. */
+	for (unsigned turn = 0; turn < 4; turn++) {
+		/* C1-style acquires: the headers below the tail we walk are
+		 * final once COMMITTED or SKIPPED with their lap. */
+		uint64_t oldest = ring_load_acquire(&ctl->oldest.pos);
+		uint64_t tail = ring_load_acquire(&ctl->tail.pos);
+		uint64_t p = oldest;
+		int rc = 0;
+
+		if (pos > tail)
+			return -ERANGE;
+		if (pos == tail)
+			return 0;
+		if (pos < oldest)
+			return history_check(t, pos);
+		/* `oldest` is a record boundary (maintain.c): walk from it. */
+		while (p < pos) {
+			uint64_t w = ring_load_acquire(&ringi_header_at(t, p)->word);
+			uint64_t span;
+
+			if (ring_word_lap(w) != ring_lap_of(p, t->capacity_shift) ||
+			    ring_word_state(w) < RING_STATE_COMMITTED) {
+				rc = -EAGAIN;	/* a claim in progress, or reused meanwhile */
+				break;
+			}
+			span = ring_word_span(w, t->max_record, t->max_span);
+			if (!span) {
+				rc = -EBADMSG;
+				break;
+			}
+			p += span;
+		}
+		if (rc == 0 && p != pos)
+			rc = -EBADMSG;	/* the walk stepped over @pos: inside a record */
+		/* C2 pairs with M2: unless the ring was reused under the walk,
+		 * what it read was final. */
+		if (ring_seqlock_validate(&ctl->oldest.pos) == oldest)
+			return rc;
+	}
+	return -EAGAIN;
 }
 
 int ring_group_reset(struct ring_topic *t, const char *group, uint64_t position, int force)
@@ -223,6 +386,9 @@ int ring_group_reset(struct ring_topic *t, const char *group, uint64_t position,
 	if (rc < 0)
 		return rc;
 	rc = ringi_group_find(t, group, false, 0, 0, &g);
+	if (rc < 0)
+		return rc;
+	rc = ringi_position_check(t, position);
 	if (rc < 0)
 		return rc;
 	owner = ring_load_acquire(&g->owner);
@@ -244,6 +410,8 @@ int ring_group_reset(struct ring_topic *t, const char *group, uint64_t position,
 			ring_store_release(&g->inflight[i].meta, 0);
 		}
 		ring_store_release(&g->next, position);
+	} else {
+		ring_store_relaxed(&g->next, position); /* a statistic for exclusive groups */
 	}
 	ring_store_release(&g->committed, position);
 	ring_fetch_add_relaxed(&g->commit_seq, 1);

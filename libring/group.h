@@ -51,14 +51,28 @@ static inline uint64_t ringi_inflight_deadline(uint64_t meta)
 int ringi_group_name_check(const char *name);
 
 /* Find group @name; with @create, create it (mode, committed = next =
- * @start_pos) if it does not exist. -ENOENT, -ENOSPC. */
+ * @start_pos) if it does not exist. -ENOENT, -ENOSPC (table full), or
+ * -ETIMEDOUT (a live creator has held a slot on the probe path in INIT
+ * for seconds). Thread- and process-safe. */
 int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32_t mode,
 		     uint64_t start_pos, struct ring_group_slot **ret_slot);
 
-/* Shared groups: the lowest position not yet acked. */
+/* Shared groups: the lowest position not yet acked (or `next`). A
+ * snapshot that is never above the true watermark: entries are read one
+ * by one, and a position leaves the table only once it is acked. */
 uint64_t ringi_group_watermark(struct ring_group_slot *g);
 
-/* Move the committed position forward to @pos (never back). */
+/*
+ * Does a record start at @pos (or is it the tail)? 0 if so; -EBADMSG if it
+ * falls inside a record (or the segment file there is damaged); -ERANGE if
+ * it is past the tail or older than the files and the ring hold; -EAGAIN
+ * if a claim not yet committed lies between the ring's oldest record and
+ * @pos, so it cannot be told yet. Walks the ring from its oldest record:
+ * for operators and for opening a group, not for a hot path.
+ */
+int ringi_position_check(struct ring_topic *t, uint64_t pos);
+
+/* Move the committed position forward to @pos (never back; G6). */
 void ringi_group_raise_committed(struct ring_group_slot *g, uint64_t pos);
 
 #endif /* RING_GROUP_H */

@@ -22,6 +22,11 @@
  *
  * A consumer whose position is older than the ring holds reads on from the
  * segment files, then hands over to the ring with no gap and no duplicate.
+ * A position that retention deleted as well is reported once as -ERANGE,
+ * after the group's reset policy moved the consumer on.
+ *
+ * docs/design/consumer-groups.md describes the protocol and what each
+ * kind of crash costs.
  */
 #ifndef LIBRING_CONSUMER_H
 #define LIBRING_CONSUMER_H
@@ -39,7 +44,8 @@ struct ring_consumer;
 
 /* Longest group name, not counting the NUL. Same characters as topics. */
 #define RING_GROUP_NAME_MAX 63
-/* Groups per topic, and members per shared group. */
+/* Groups per topic (groups are never deleted: a full table stays full),
+ * and members per shared group. */
 #define RING_MAX_GROUPS 64u
 #define RING_MAX_MEMBERS 16u
 
@@ -82,8 +88,11 @@ struct ring_consumer_config {
 	uint32_t reset;			/**< enum ring_group_reset */
 	uint32_t flags;			/**< enum ring_consumer_flags */
 	uint64_t auto_commit_interval_ns;	/**< exclusive; default 1 s */
-	uint64_t ack_wait_ns;		/**< shared: redeliver after; default 30 s */
-	uint32_t max_deliver;		/**< shared: then dead-letter; default 5 */
+	uint64_t ack_wait_ns;		/**< shared: redeliver after; default 30 s,
+					     rounded up to whole milliseconds */
+	uint32_t max_deliver;		/**< shared: deliveries before a record goes
+					     to the dead-letter topic; default 5,
+					     at most 255 */
 	uint32_t reserved;		/**< must be 0 */
 };
 
@@ -98,16 +107,33 @@ struct ring_consumer_config {
  * @param ret_consumer  set on success only
  *
  * An exclusive consumer starts at the group's committed position. A shared
- * consumer takes the next undelivered record, or a redelivery.
+ * consumer takes the next undelivered record, or a redelivery. A new
+ * group starts where @p config says; an existing group ignores that and
+ * goes on from its committed position.
+ *
+ * A shared member that takes over the member slot of one that died
+ * makes that member's unacked deliveries due for redelivery at once.
  *
  * Concurrency: thread-safe and process-safe; the consumer belongs to the
  * calling thread. Creation races between processes resolve to one group.
  *
  * @return 0, or
- *  - -EINVAL  bad name, unknown flag or mode, mode differs from the group's
- *  - -EBUSY   exclusive group with a live member
- *  - -ENOSPC  the topic's group table (RING_MAX_GROUPS) or the group's
- *             member table is full
+ *  - -EINVAL    bad name, unknown flag or mode, mode differs from the
+ *               group's, max_deliver over 255, RING_CONSUMER_DURABLE on an
+ *               ephemeral topic, an unaligned start_position
+ *  - -EBUSY     exclusive group with a live member (a stopped one counts
+ *               as live: kill it to take over)
+ *  - -ENOSPC    the topic's group table already holds RING_MAX_GROUPS
+ *               other groups (groups are never deleted), or the shared
+ *               group's RING_MAX_MEMBERS member slots all hold live members
+ *  - -ETIMEDOUT another process is creating a group in the slot this name
+ *               probes and has been stopped for seconds (it still lives)
+ *  - -EBADMSG   a new group with RING_GROUP_START_POSITION: no record starts
+ *               at start_position (or the segment file there is damaged)
+ *  - -ERANGE    a new group with RING_GROUP_START_POSITION: start_position
+ *               is past the tail or older than retention kept
+ *  - -EAGAIN    a new group with RING_GROUP_START_POSITION: a record not yet
+ *               committed lies before start_position; try again
  *  - -ENOMEM
  */
 RING_API int ring_consumer_open(struct ring_topic *topic, const char *group,
@@ -131,82 +157,147 @@ RING_API struct ring_consumer *ring_consumer_close(struct ring_consumer *consume
  * every auto_commit_interval_ns. Shared: a redelivery if one is due, else
  * the next record no member has had.
  *
+ * With RING_CONSUMER_DURABLE, only records below the topic's `durable`
+ * position are delivered, from the ring or from the files.
+ *
  * The view is valid until the next call on this consumer.
  *
- * @return 0, or -EAGAIN (nothing, @p timeout_ns 0), -ETIMEDOUT, -EBADMSG
- *         (a corrupt record in the ring or a segment), -ENOBUFS (shared:
- *         RING_GROUP_INFLIGHT records unacked; ack some), -EINVAL.
- *         Overtaking by producers is handled inside: the consumer reads on
- *         from the segment files, or applies the reset policy if they are
- *         gone too (retention).
+ * Overtaking by producers is handled inside: the consumer reads on from
+ * the segment files. Only if they do not hold the position either
+ * (retention deleted it; an ephemeral topic has no files) is it an error.
+ *
+ * @return 0, or
+ *  - -EAGAIN    nothing to deliver and @p timeout_ns is 0
+ *  - -ETIMEDOUT nothing within @p timeout_ns
+ *  - -ERANGE    the position was gone from the ring and the files: the
+ *               records there are lost to this group. The reset policy has
+ *               already moved the consumer (ring_consumer_position() says
+ *               where): call again to go on from there. Returned once per
+ *               loss.
+ *  - -EBUSY     exclusive: this consumer lost the group (it was judged
+ *               dead and another member took over); close it
+ *  - -ENOBUFS   shared: 256 records of the group are unacked; ack some
+ *  - -EBADMSG   a corrupt record in the ring or a segment
+ *  - -EOPNOTSUPP, -ENAMETOOLONG, or an error of ring_topic_create() or
+ *               ring_producer_publish(): shared, a record reached
+ *               max_deliver and could not be published to the dead-letter
+ *               topic "<topic>.dlq" (an anonymous topic has none; the name
+ *               is too long; the dead-letter ring is full): it stays in
+ *               flight and is tried again 100 ms later
+ *  - -EINVAL    NULL argument
  */
 RING_API int ring_consumer_next(struct ring_consumer *consumer, struct ring_record *ret_record,
 				int64_t timeout_ns);
 
 /**
  * Deliver up to @p max_count records to @p fn, as ring_consumer_next()
- * does one by one. Waits only for the first.
+ * does one by one. Waits only for the first; stops early when @p fn
+ * returns non-zero.
  *
- * @return the number delivered (>= 1), or as ring_consumer_next().
+ * Concurrency: as ring_consumer_next().
+ *
+ * @return the number delivered (>= 1), or as ring_consumer_next() when
+ *         none was (an error after the first record ends the batch and is
+ *         returned by the next call).
  */
 RING_API int ring_consumer_poll(struct ring_consumer *consumer, ring_record_fn fn, void *arg,
 				unsigned max_count, int64_t timeout_ns);
 
 /**
  * Exclusive groups: commit @p position (usually a record's next_position):
- * every record below it is processed. Stored at once in shared memory;
- * ringd makes it durable in the offsets log with its next sync.
+ * every record below it is processed. Stored at once in shared memory,
+ * where a member that takes over after a crash finds it; ringd appends it
+ * to the topic's offsets log and syncs it with its next group commit, so
+ * that it survives a reboot too.
+ *
+ * Any record boundary may be committed, also one behind the last commit
+ * (to be delivered again after a restart).
+ *
+ * Concurrency: the owning thread only.
  *
  * @return 0, or -EINVAL (shared group, not 8-aligned), -EBUSY (this
- *         consumer lost the group: it was found dead or stopped and another
- *         member took over).
+ *         consumer lost the group: it was found dead and another member
+ *         took over).
  */
 RING_API int ring_consumer_commit(struct ring_consumer *consumer, uint64_t position);
 
 /**
- * Shared groups: the record at @p position is processed.
- * @return 0, or -ENOENT (not in flight for this member: already acked, or
- *         redelivered to another after the ack wait), -EINVAL.
+ * Shared groups: the record at @p position is processed. The group's
+ * committed position (the low watermark below which everything is acked)
+ * moves up when this was the lowest unacked record.
+ *
+ * Concurrency: the owning thread only; acks of different members run in
+ * parallel.
+ *
+ * @return 0, or -ENOENT (not in flight for this member: already acked,
+ *         nacked, or taken over for redelivery after its ack wait),
+ *         -EINVAL (exclusive group, NULL).
  */
 RING_API int ring_consumer_ack(struct ring_consumer *consumer, uint64_t position);
 
 /**
  * Shared groups: give the record at @p position back for redelivery after
- * @p delay_ns (0: at once). Counts as a delivery.
+ * @p delay_ns (0: at once), to any member including this one, with its
+ * delivery count raised. The delivery counts towards max_deliver: the
+ * max_deliver-th nack sends the record to the dead-letter topic.
+ *
+ * Concurrency: as ring_consumer_ack().
+ *
  * @return 0, or as ring_consumer_ack().
  */
 RING_API int ring_consumer_nack(struct ring_consumer *consumer, uint64_t position,
 				uint64_t delay_ns);
 
 /** The next position this consumer reads (exclusive), or the group's
- *  next undelivered position (shared). */
+ *  next undelivered position (shared); 0 for NULL. The owning thread
+ *  only. */
 RING_API uint64_t ring_consumer_position(const struct ring_consumer *consumer);
 
 /** A group member, as ring_group_stat() reports it. */
 struct ring_member_stat {
-	int32_t pid;
-	uint32_t alive;
-	uint64_t heartbeat_ns;	/**< CLOCK_REALTIME of its last poll */
-	uint64_t delivered;
+	int32_t pid;		/**< 0: no member in this entry */
+	uint32_t alive;		/**< 0 once the process is gone (or a zombie) */
+	uint64_t heartbeat_ns;	/**< CLOCK_REALTIME of its last poll (beats at
+				     most every 100 ms) */
+	uint64_t delivered;	/**< records delivered to it since it joined */
 };
 
 /** A snapshot of one group. */
 struct ring_group_stat {
 	char name[RING_GROUP_NAME_MAX + 1];
 	uint32_t mode;			/**< enum ring_group_mode */
-	uint32_t members;		/**< live members, up to RING_MAX_MEMBERS */
-	uint64_t committed_pos;
+	uint32_t members;		/**< live members among member[] */
+	uint64_t committed_pos;		/**< everything below is processed */
+	uint64_t next_pos;		/**< exclusive: the member's read position;
+					     shared: the next record to hand out */
 	uint64_t lag_bytes;		/**< tail - committed */
-	uint64_t in_flight;		/**< shared: unacked deliveries */
-	uint64_t delivered;
-	uint64_t redelivered;
-	uint64_t dead_lettered;
+	uint64_t lag_records;		/**< records in [committed, tail) */
+	uint32_t lag_exact;		/**< 0 if part of the lag is older than the
+					     ring: lag_records then counts only
+					     the ring's part (ringctl groups
+					     counts the files too) */
+	uint32_t reserved;
+	uint64_t in_flight;		/**< records delivered and not yet acked
+					     (shared) or committed (exclusive):
+					     what a crash would deliver again */
+	uint64_t delivered;		/**< deliveries, first ones only */
+	uint64_t redelivered;		/**< deliveries after the first */
+	uint64_t dead_lettered;		/**< records sent to "<topic>.dlq" */
 	uint64_t acked;
+	/** Exclusive: the owner in member[0] (alive or not); shared: every
+	 *  member slot in use, first ones first, the rest zero. */
 	struct ring_member_stat member[RING_MAX_MEMBERS];
 };
 
 /**
  * Describe group @p index (0..RING_MAX_GROUPS-1) of a topic.
+ *
+ * The figures are read one by one without a lock: each is exact, they
+ * may be from slightly different instants. Counting records walks the
+ * ring's headers (at most its capacity), never the files.
+ *
+ * Concurrency: thread-safe; never blocks a member.
+ *
  * @return 1 if that slot holds a group (filled in), 0 if it is empty,
  *         -EINVAL (NULL, index out of range).
  */
@@ -215,9 +306,27 @@ RING_API int ring_group_stat(struct ring_topic *topic, unsigned index,
 
 /**
  * Set a group's committed position (operators: ringctl reset-offsets).
- * Refused while an exclusive group has a live member unless @p force.
+ * Refused while the group has a live member unless @p force. A shared
+ * group forgets its in-flight deliveries and hands out from @p position.
+ * @p position must be where a record starts, in the ring or in the
+ * segment files, or the tail; finding that out walks the ring from its
+ * oldest record, so this is an operator's call, not a hot path.
  *
- * @return 0, or -ENOENT (no such group), -EBUSY (live member), -EINVAL.
+ * Concurrency: thread-safe. With @p force, live members go on as they
+ * were: an exclusive member's next commit overwrites the reset, a shared
+ * member's acks of forgotten deliveries give -ENOENT, and a record a
+ * shared member was claiming at that instant counts as acked. Stop the
+ * members first.
+ *
+ * @return 0, or
+ *  - -ENOENT  no such group
+ *  - -EBUSY   a live member and no @p force
+ *  - -EBADMSG no record starts at @p position (or the segment file there
+ *             is damaged)
+ *  - -ERANGE  @p position is past the tail or older than retention kept
+ *  - -EAGAIN  a record not yet committed lies before @p position: it
+ *             cannot be told yet; try again
+ *  - -EINVAL  NULL, a bad group name, @p position not a multiple of 8
  */
 RING_API int ring_group_reset(struct ring_topic *topic, const char *group, uint64_t position,
 			      int force);

@@ -6,219 +6,95 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "t.h"
 #include "g.h"
 
 /* ---- ringd ---- */
 
-const char *g_ringd_path(void)
+int g_ringd_init(struct rd_daemon *d)
 {
-	const char *p = getenv(G_RINGD_ENV);
-
-	return p && *p && access(p, X_OK) == 0 ? p : NULL;
-}
-
-int g_ringd_init(struct g_ringd *d)
-{
+	char dir[sizeof(d->data_dir)], log[sizeof(d->log_path)];
 	int rc;
 
-	memset(d, 0, sizeof(*d));
-	rc = t_tmpdir_create(d->data_dir, sizeof(d->data_dir));
+	memset(d, 0, sizeof(*d));	/* g_ringd_fini() is safe after a failure */
+	rc = t_tmpdir_create(dir, sizeof(dir));
 	if (rc < 0)
 		return rc;
-	snprintf(d->log_path, sizeof(d->log_path), "%s/ringd.log", d->data_dir);
+	snprintf(log, sizeof(log), "%s/ringd.log", dir);
+	rd_daemon_init(d, dir, log);
+	rd_daemon_arg(d, "--log-level");
+	rd_daemon_arg(d, "debug");
 	return 0;
 }
 
-/* The pid ringd wrote into its lock file, or 0. */
-static pid_t lock_pid(const struct g_ringd *d)
+int g_ringd_start(struct rd_daemon *d)
 {
-	char path[256], buf[32];
-	ssize_t n;
-	int fd;
+	int rc = rd_daemon_start(d);
 
-	snprintf(path, sizeof(path), "%s/ringd.lock", d->data_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return (pid_t)strtol(buf, NULL, 10);
+	return rc < 0 ? rc : rd_daemon_wait_locked(d, 10 * RD_NS_PER_S);
 }
 
-int g_ringd_start(struct g_ringd *d)
+void g_ringd_fini(struct rd_daemon *d, bool print_log)
 {
-	const char *path = g_ringd_path();
-	pid_t parent = getpid(), pid;
-	uint64_t deadline;
+	int rc = rd_daemon_stop_clean(d);
 
-	if (!path)
-		return -ENOENT;
-	if (d->pid > 0)
-		return -EBUSY;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd;
-
-		/* ringd must never outlive the test, even a crashed one. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(126);
-		fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-			_exit(126);
-		execl(path, "ringd", "--data-dir", d->data_dir, "--log-level", "debug",
-		      (char *)NULL);
-		_exit(127);
-	}
-	d->pid = pid;
-	d->starts++;
-	deadline = t_now_ns() + UINT64_C(10000000000);
-	while (t_now_ns() < deadline) {
-		int status;
-
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			d->pid = 0;
-			return -ECHILD;
-		}
-		if (lock_pid(d) == pid)
-			return 0;
-		t_sleep_ns(1000000);
-	}
-	g_ringd_kill(d);
-	return -ETIMEDOUT;
-}
-
-int g_ringd_stop(struct g_ringd *d, uint64_t timeout_ns)
-{
-	int status = 0, rc;
-
-	if (d->pid <= 0)
-		return -ECHILD;
-	(void)kill(d->pid, SIGTERM);
-	rc = t_wait_child(d->pid, timeout_ns, &status);
-	d->pid = 0;
-	return rc < 0 ? rc : status;
-}
-
-void g_ringd_kill(struct g_ringd *d)
-{
-	if (d->pid <= 0)
-		return;
-	(void)kill(d->pid, SIGKILL);
-	(void)t_wait_child(d->pid, UINT64_C(10000000000), NULL);
-	d->pid = 0;
-}
-
-void g_ringd_print_log(const struct g_ringd *d)
-{
-	char line[1024];
-	FILE *f = fopen(d->log_path, "re");
-	unsigned n = 0;
-
-	if (!f) {
-		printf("# ringd: no log at %s\n", d->log_path);
-		return;
-	}
-	/* Bounded: a failing test prints at most 4000 lines of it. */
-	while (n++ < 4000 && fgets(line, sizeof(line), f))
-		printf("# ringd: %s%s", line, strchr(line, '\n') ? "" : "\n");
-	(void)fclose(f);
-	fflush(stdout);
-}
-
-bool g_ringd_log_contains(const struct g_ringd *d, const char *needle)
-{
-	char line[1024];
-	FILE *f = fopen(d->log_path, "re");
-	bool found = false;
-
-	if (!f)
-		return false;
-	for (unsigned n = 0; !found && n < 1000000 && fgets(line, sizeof(line), f); n++)
-		found = strstr(line, needle) != NULL;
-	(void)fclose(f);
-	return found;
-}
-
-int g_ringd_wait_serving(const struct g_ringd *d, struct ring_topic *topic, uint64_t timeout_ns)
-{
-	uint64_t deadline = t_now_ns() + timeout_ns;
-
-	for (;;) {
-		struct ring_topic_stat st;
-
-		if (ring_topic_stat(topic, &st) == 0 && st.daemon_pid == d->pid &&
-		    st.daemon_alive)
-			return 0;
-		if (t_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		t_sleep_ns(2000000);
-	}
-}
-
-void g_ringd_fini(struct g_ringd *d, bool print_log)
-{
-	if (d->pid > 0) {
-		int rc = g_ringd_stop(d, UINT64_C(10000000000));
-
-		if (rc != 0)
-			printf("# ringd did not stop cleanly (%d)\n", rc);
-	}
+	if (rc != 0)
+		printf("# ringd did not stop cleanly (%d)\n", rc);
 	if (print_log)
-		g_ringd_print_log(d);
+		rd_log_print(d);
 	if (d->data_dir[0])
 		(void)t_tmpdir_remove(d->data_dir);
 	d->data_dir[0] = '\0';
 }
 
-int g_topic_open_wait(const char *data_dir, const char *name, uint64_t timeout_ns,
-		      struct ring_topic **ret_topic)
+/* ---- the topic of a test ---- */
+
+int g_topic_setup(struct g_topics *ts, const struct rd_daemon *d, const char *tag,
+		  const struct ring_topic_config *cfg, char *name, struct ring_topic **ret_topic,
+		  struct ring_producer **ret_prod)
 {
-	uint64_t deadline = t_now_ns() + timeout_ns;
+	int rc;
 
-	for (;;) {
-		int rc = ring_topic_open(data_dir, name, ret_topic);
-
-		if (rc != -ENOENT || t_now_ns() >= deadline)
-			return rc;
-		t_sleep_ns(5000000);
-	}
-}
-
-/* ---- topics ---- */
-
-void g_topics_add(struct g_topics *ts, const char *name)
-{
+	ts->data_dir = d ? d->data_dir : NULL;
+	t_unique_name(name, RING_TOPIC_NAME_MAX + 1, tag);
+	rc = ring_topic_create(ts->data_dir, name, cfg, ret_topic);
+	if (rc < 0)
+		return rc;
+	/* g_topic_teardown() unlinks it, and its ".dlq". */
 	if (ts->count < G_TOPICS_MAX)
 		snprintf(ts->name[ts->count++], sizeof(ts->name[0]), "%s", name);
+	if (d && !rd_wait_served(d, *ret_topic, 10 * RD_NS_PER_S))
+		return -ETIMEDOUT;
+	return ring_producer_open(*ret_topic, ret_prod);
 }
 
-void g_topics_unlink(struct g_topics *ts)
+void g_topic_teardown(struct g_topics *ts, struct ring_topic **topic, struct ring_producer **prod)
 {
 	char dlq[RING_TOPIC_NAME_MAX + 8];
 
+	*prod = ring_producer_close(*prod);
+	*topic = ring_topic_close(*topic);
 	for (unsigned i = 0; i < ts->count; i++) {
 		(void)ring_topic_unlink(ts->data_dir, ts->name[i]);
 		snprintf(dlq, sizeof(dlq), "%s.dlq", ts->name[i]);
 		(void)ring_topic_unlink(ts->data_dir, dlq);
 	}
 	ts->count = 0;
+}
+
+void g_kill_children(pid_t *pid, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (pid[i] <= 0)
+			continue;
+		(void)kill(pid[i], SIGKILL);
+		(void)t_wait_child(pid[i], 10 * RD_NS_PER_S, NULL);
+		pid[i] = 0;
+	}
 }
 
 /* ---- groups ---- */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * g.h - helpers of the consumer-group suites: ringd as a child process,
- * topics to clean up, finding a group's statistics by name, and the
- * processing log that forked members write in shared memory.
+ * g.h - helpers of the consumer-group suites: ringd as a child process
+ * (rd.h's, with a data directory of its own), the topic of a test and its
+ * cleanup, finding a group's statistics by name, and the processing log
+ * that forked members write in shared memory.
  *
  * Include after <cmocka.h> and t.h. Nothing here calls a cmocka assertion,
  * so every helper may run in a forked child; everything waits with a bound.
@@ -16,71 +17,26 @@
 #include <sys/types.h>
 
 #include "libring.h"
+#include "rd.h"
 
-/* ---- ringd as a child ---- */
-
-/* The environment variable meson sets to ringd's executable. */
-#define G_RINGD_ENV "RING_TEST_RINGD"
-
-struct g_ringd {
-	pid_t pid;			/* 0 when not running */
-	char data_dir[128];		/* mkdtemp() */
-	char log_path[192];		/* its stderr and stdout, appended */
-	unsigned starts;		/* how many times it was started */
-};
-
-/* ringd's path from the environment, or NULL (the test then skips). */
-const char *g_ringd_path(void);
+/* ---- ringd as a child: tests/ringd/rd.h's rd_daemon ---- */
 
 /*
- * Make a fresh data directory in @d and leave ringd stopped. 0 or -errno.
- * The log file lives beside the data directory's contents (ringd ignores
- * anything that has no topic.conf).
+ * Set @d up (not started) on a fresh data directory (mkdtemp), with
+ * ringd's log inside it (ringd ignores what has no topic.conf) at debug
+ * level. 0 or -errno.
  */
-int g_ringd_init(struct g_ringd *d);
+int g_ringd_init(struct rd_daemon *d);
 
-/*
- * Start ringd on @d->data_dir: fork, PR_SET_PDEATHSIG(SIGKILL), exec, with
- * its output appended to the log. Returns once it holds the data
- * directory's lock (its pid is in ringd.lock), at most 10 s: 0, or -errno
- * (-ECHILD if it exited).
- */
-int g_ringd_start(struct g_ringd *d);
+/* rd_daemon_start(), then rd_daemon_wait_locked() for at most 10 s, so
+ * that the test goes on with a ringd that owns the data directory. */
+int g_ringd_start(struct rd_daemon *d);
 
-/*
- * SIGTERM, then SIGKILL if it has not exited within @timeout_ns. Returns
- * the wait status (0 for a clean stop), or -ETIMEDOUT if it had to be
- * killed, or -ECHILD if it was not running.
- */
-int g_ringd_stop(struct g_ringd *d, uint64_t timeout_ns);
+/* Stop ringd cleanly if it runs (saying so if it did not), print its log
+ * if @print_log, remove the data directory. */
+void g_ringd_fini(struct rd_daemon *d, bool print_log);
 
-/* SIGKILL and reap (a crash of ringd). */
-void g_ringd_kill(struct g_ringd *d);
-
-/* Copy ringd's log to stdout, each line prefixed with "# ringd: ". */
-void g_ringd_print_log(const struct g_ringd *d);
-
-/* Does ringd's log contain @needle? */
-bool g_ringd_log_contains(const struct g_ringd *d, const char *needle);
-
-/*
- * Wait until ringd (@d->pid) serves @topic: ring_topic_stat() names it as
- * the live daemon. 0 or -ETIMEDOUT.
- */
-int g_ringd_wait_serving(const struct g_ringd *d, struct ring_topic *topic, uint64_t timeout_ns);
-
-/* Stop ringd if it runs, print its log if @print_log, remove the data
- * directory. */
-void g_ringd_fini(struct g_ringd *d, bool print_log);
-
-/*
- * ring_topic_open(), retried while it gives -ENOENT (ringd recreating the
- * ring after a reboot) for at most @timeout_ns.
- */
-int g_topic_open_wait(const char *data_dir, const char *name, uint64_t timeout_ns,
-		      struct ring_topic **ret_topic);
-
-/* ---- topics to remove at teardown ---- */
+/* ---- the topic of a test, and what to remove at teardown ---- */
 
 #define G_TOPICS_MAX 16
 
@@ -90,11 +46,24 @@ struct g_topics {
 	char name[G_TOPICS_MAX][RING_TOPIC_NAME_MAX + 1];
 };
 
-/* Remember @name, and "<name>.dlq", for g_topics_unlink(). */
-void g_topics_add(struct g_topics *ts, const char *name);
-/* ring_topic_unlink() every remembered topic and its ".dlq" (ignoring
- * -ENOENT), then forget them. */
-void g_topics_unlink(struct g_topics *ts);
+/*
+ * Create the topic "t<pid>-<n>-@tag" (t_unique_name()) with @cfg, in the
+ * data directory of ringd @d or, with @d NULL, ephemeral; remember it (and
+ * its ".dlq") in @ts; with @d, wait until ringd serves it (10 s); open a
+ * producer on it. @name has room for RING_TOPIC_NAME_MAX + 1 bytes.
+ * 0, or -errno (-ETIMEDOUT: not served).
+ */
+int g_topic_setup(struct g_topics *ts, const struct rd_daemon *d, const char *tag,
+		  const struct ring_topic_config *cfg, char *name, struct ring_topic **ret_topic,
+		  struct ring_producer **ret_prod);
+/* Close the producer and the topic (either may be NULL), then
+ * ring_topic_unlink() every topic of @ts and its ".dlq" (ignoring
+ * -ENOENT), and forget them. */
+void g_topic_teardown(struct g_topics *ts, struct ring_topic **topic, struct ring_producer **prod);
+
+/* SIGKILL and reap each of the @n children whose pid is > 0, and zero
+ * their pids. */
+void g_kill_children(pid_t *pid, unsigned n);
 
 /* ---- groups ---- */
 

@@ -12,8 +12,12 @@
  * Negative space: bad names, unknown modes, starts, resets, flags, a
  * reserved field, an unaligned start position, RING_CONSUMER_DURABLE on an
  * ephemeral topic and a mode that differs from the group's give -EINVAL; a
+ * start or reset position inside a record gives -EBADMSG, past the tail
+ * -ERANGE; a
  * full table gives -ENOSPC; ring_group_stat() out of range gives -EINVAL;
- * ret_consumer is untouched by every failure.
+ * a slot left half made by a live creator is not taken from it (the
+ * opener gives up with -ETIMEDOUT), one left by a dead creator is taken
+ * back at once; ret_consumer is untouched by every failure.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -27,9 +31,11 @@
 #include "libring.h"
 #include "t.h"
 #include "g.h"
+#include "group.h"
 
 #define CAP (UINT64_C(64) << 10)
 #define MAX_SEQ 8192u
+#define NS_PER_S UINT64_C(1000000000)
 
 struct fixture {
 	struct ring_topic *topic;
@@ -318,6 +324,38 @@ static void test_group_start_position_begins_at_that_record(void **state)
 		expect_seq(f, f->c[0], s);
 }
 
+/* A group must never sit inside a record: it would wait forever on payload
+ * bytes that never read as a header. Both ways of placing one are checked. */
+static void test_group_start_or_reset_inside_a_record_is_ebadmsg(void **state)
+{
+	struct fixture *f = *state;
+	struct ring_consumer *sentinel = (struct ring_consumer *)(uintptr_t)0x5a5a, *c = sentinel;
+	struct ring_consumer_config cfg = { .start = RING_GROUP_START_POSITION };
+	uint64_t tail;
+
+	publish(f, 10, 48);
+	tail = g_tail(f->topic);
+	cfg.start_position = f->pos[5] + 8;
+	assert_rc(ring_consumer_open(f->topic, "inside", &cfg, &c), -EBADMSG);
+	assert_ptr_equal(c, sentinel);
+	cfg.start_position = tail + 8;
+	assert_rc(ring_consumer_open(f->topic, "past", &cfg, &c), -ERANGE);
+	assert_ptr_equal(c, sentinel);
+	assert_int_equal(g_group_committed(f->topic, "inside"), UINT64_MAX);	/* not created */
+
+	/* The tail itself is a record boundary: the next record starts there. */
+	cfg.start_position = tail;
+	assert_rc(ring_consumer_open(f->topic, "g", &cfg, &f->c[0]), 0);
+	f->c[0] = ring_consumer_close(f->c[0]);
+	assert_rc(ring_group_reset(f->topic, "g", f->pos[3] + 16, 0), -EBADMSG);
+	assert_rc(ring_group_reset(f->topic, "g", tail + 8, 0), -ERANGE);
+	assert_int_equal(g_group_committed(f->topic, "g"), tail);
+	assert_rc(ring_group_reset(f->topic, "g", f->pos[3], 0), 0);
+	assert_rc(ring_consumer_open(f->topic, "g", NULL, &f->c[0]), 0);
+	for (uint64_t s = 3; s < 10; s++)
+		expect_seq(f, f->c[0], s);
+}
+
 static void test_group_start_time_begins_at_first_record_at_or_after_it(void **state)
 {
 	struct fixture *f = *state;
@@ -380,6 +418,56 @@ static void test_group_existing_keeps_its_position_and_ignores_start(void **stat
 	assert_int_equal(rec.position, f->pos[5]);
 }
 
+/* The state word of a slot being created by @creator (layout.h). */
+static uint64_t init_state(uint64_t creator)
+{
+	return RING_GROUP_INIT | (creator & 0xffffffu) << 8 | (creator & ~UINT64_C(0xffffffff));
+}
+
+static int exit_at_once(void *arg)
+{
+	*(uint64_t *)arg = ringi_owner_self_process();
+	return 0;
+}
+
+static void test_group_slot_in_creation_is_kept_for_live_creator_reclaimed_from_dead(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct ring_consumer *sentinel = (struct ring_consumer *)(uintptr_t)0x5a5a, *c = sentinel;
+	struct ring_group_slot *g;
+	uint64_t *dead = t_shared_alloc(sizeof(*dead)), t0;
+	struct ring_group_stat s;
+	int status;
+	pid_t pid;
+
+	assert_non_null(dead);
+	publish(f, 4, 48);
+	/* Find the slot the name hashes to by creating the group, then put
+	 * it back half made, as by a creator that is still at work. */
+	assert_rc(ring_consumer_open(f->topic, "slow", NULL, &f->c[0]), 0);
+	f->c[0] = ring_consumer_close(f->c[0]);
+	assert_rc(ringi_group_find(f->topic, "slow", false, 0, 0, &g), 0);
+	ring_store_release(&g->state, init_state(ringi_owner_self_process()));
+	t0 = t_now_ns();
+	assert_rc(ring_consumer_open(f->topic, "slow", NULL, &c), -ETIMEDOUT);
+	assert_ptr_equal(c, sentinel);
+	assert_true(t_now_ns() - t0 >= NS_PER_S);	/* it waited */
+	assert_rc(g_group_stat(f->topic, "slow", &s), 0);
+
+	/* Its creator dead (exited and reaped): the slot is taken back at
+	 * once and the group made anew. */
+	pid = t_fork_child(exit_at_once, dead);
+	assert_true(pid > 0);
+	assert_rc(t_wait_child(pid, 10 * NS_PER_S, &status), 0);
+	ring_store_release(&g->state, init_state(*dead));
+	assert_rc(ring_consumer_open(f->topic, "slow", NULL, &f->c[0]), 0);
+	assert_rc(g_group_stat(f->topic, "slow", &s), 1);
+	assert_int_equal(ring_consumer_position(f->c[0]), 0);
+	expect_seq(f, f->c[0], 0);
+	t_shared_free(dead, sizeof(*dead));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_topic, teardown_topic)
@@ -394,8 +482,10 @@ int main(void)
 		T(test_group_start_earliest_reads_from_oldest_record),
 		T(test_group_start_latest_sees_only_new_records),
 		T(test_group_start_position_begins_at_that_record),
+		T(test_group_start_or_reset_inside_a_record_is_ebadmsg),
 		T(test_group_start_time_begins_at_first_record_at_or_after_it),
 		T(test_group_existing_keeps_its_position_and_ignores_start),
+		T(test_group_slot_in_creation_is_kept_for_live_creator_reclaimed_from_dead),
 	};
 #undef T
 
