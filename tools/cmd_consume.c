@@ -150,11 +150,6 @@ static int group_lookup(struct ring_topic *topic, const char *name, struct ring_
 	return 0;
 }
 
-static const char *mode_name(uint32_t mode)
-{
-	return mode == RING_GROUP_SHARED ? "shared" : "exclusive";
-}
-
 /*
  * One error line whose reason is ours, not ring_strerror()'s: its table
  * reads -ENOENT as "no such topic" and -EBUSY as a bare "held by another
@@ -224,13 +219,7 @@ static void print_record(const struct consume *p, const struct ring_record *rec)
 	json_kv_u64(&j, "type", rec->type);
 	json_kv_u64(&j, "len", rec->len);
 	json_kv_u64(&j, "deliveries", rec->deliveries);
-	if (payload_is_text(rec->payload, rec->len)) {
-		json_key(&j, "payload");
-		json_strn(&j, rec->payload, rec->len);
-	} else {
-		json_key(&j, "payload_b64");
-		json_base64(&j, rec->payload, rec->len);
-	}
+	json_kv_payload(&j, rec->payload, rec->len);
 	json_end_object(&j);
 	json_finish(&j);
 }
@@ -332,6 +321,17 @@ static int consume_loop(struct consume *p)
 			if (rc == -ETIMEDOUT || rc == -EAGAIN)
 				continue;
 		}
+		if (rc == -ERANGE) {
+			/* Retention deleted records this group had not read: the
+			 * reset policy moved the consumer on. Say so and go on,
+			 * as a Kafka consumer with auto.offset.reset does. */
+			fprintf(stderr, "ringctl: consume: topic '%s': group %s: records before "
+				"position %llu were deleted by retention before this group read "
+				"them; going on from there\n",
+				p->name, p->group,
+				(unsigned long long)ring_consumer_position(p->consumer));
+			continue;
+		}
 		if (rc < 0)
 			return report_consume_error(p, rc, "read");
 		print_record(p, &rec);
@@ -355,7 +355,8 @@ static int consume_loop(struct consume *p)
  * too. */
 static void print_summary(struct consume *p)
 {
-	const char *mode = mode_name(p->shared ? RING_GROUP_SHARED : RING_GROUP_EXCLUSIVE);
+	const char *mode =
+		ctl_group_mode_name(p->shared ? RING_GROUP_SHARED : RING_GROUP_EXCLUSIVE);
 	struct ring_group_stat s;
 	char committed[64] = "";
 
@@ -540,9 +541,7 @@ static int run_consume(struct ctl *ctl, int argc, char **argv)
 	cfg.flags = (p.shared ? 0 : RING_CONSUMER_MANUAL_COMMIT) |
 		    (o.durable ? RING_CONSUMER_DURABLE : 0);
 
-	rc = ctl_check_data_dir_or_report(ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_topic_open_or_report(ctl, p.name, &p.topic);
+	rc = ctl_topic_open_or_report(ctl, p.name, &p.topic);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (o.durable && !ctl_topic_has_dir(ctl, p.name)) {

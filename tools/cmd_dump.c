@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "logread.h"
@@ -145,8 +144,6 @@ static int parse_format(struct ctl *ctl, const char *arg, enum format *ret)
 static void print_record(enum format format, const struct ring_record *rec)
 {
 	char ts[48];
-	struct json j;
-	uint8_t le[4];
 
 	switch (format) {
 	case FORMAT_TEXT:
@@ -161,33 +158,14 @@ static void print_record(enum format format, const struct ring_record *rec)
 		print_hexdump(stdout, rec->payload, rec->len, "  ");
 		break;
 	case FORMAT_JSON:
-		json_init(&j, stdout);
-		json_begin_object(&j);
-		json_kv_u64(&j, "position", rec->position);
-		json_kv_u64(&j, "timestamp_ns", rec->timestamp_ns);
-		json_kv_u64(&j, "type", rec->type);
-		json_kv_u64(&j, "len", rec->len);
-		if (payload_is_text(rec->payload, rec->len)) {
-			json_key(&j, "payload");
-			json_strn(&j, rec->payload, rec->len);
-		} else {
-			json_key(&j, "payload_b64");
-			json_base64(&j, rec->payload, rec->len);
-		}
-		json_end_object(&j);
-		json_finish(&j);
+		print_record_json(stdout, rec);
 		break;
 	case FORMAT_RAW:
 		fwrite(rec->payload, 1, rec->len, stdout);
 		putchar('\n');
 		break;
 	case FORMAT_BINARY:
-		le[0] = (uint8_t)rec->len;
-		le[1] = (uint8_t)(rec->len >> 8);
-		le[2] = (uint8_t)(rec->len >> 16);
-		le[3] = (uint8_t)(rec->len >> 24);
-		fwrite(le, 1, sizeof(le), stdout);
-		fwrite(rec->payload, 1, rec->len, stdout);
+		print_record_lenprefix(stdout, rec);
 		break;
 	}
 }
@@ -209,14 +187,6 @@ static bool output_closed(void)
 }
 
 /* ---- the read loop ---- */
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* What to do with each record read: print it, or (tail -n) note where
  * it is. */
@@ -316,11 +286,11 @@ static int read_until(struct reading *rd, uint64_t end, uint64_t max_count,
 			continue;
 		}
 		if (stalled_since == 0) {
-			stalled_since = mono_now();
+			stalled_since = ctl_mono_now();
 			rc = check_boundary(rd, pos);
 			if (rc != CTL_EXIT_OK)
 				return rc;
-		} else if (mono_now() - stalled_since > give_up_s) {
+		} else if (ctl_mono_now() - stalled_since > give_up_s) {
 			return ctl_error(rd->ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, "
 							      "a claim that is never committed",
 					 rd->name, (unsigned long long)pos);
@@ -358,9 +328,7 @@ static int reading_open(struct reading *rd, uint32_t start, struct ring_topic_st
 	struct ring_reader_config cfg = { .start = start };
 	int rc;
 
-	rc = ctl_check_data_dir_or_report(rd->ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_topic_open_or_report(rd->ctl, rd->name, &rd->topic);
+	rc = ctl_topic_open_or_report(rd->ctl, rd->name, &rd->topic);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	rc = ring_topic_stat(rd->topic, ret_stat);
@@ -404,11 +372,11 @@ static int parse_position(struct ctl *ctl, const char *opt, const char *arg, uin
 
 /* ---- dump ---- */
 
-/* dump reads the whole log, files then ring (logread.h). */
+/* dump reads the whole log, files then ring (logread.h); @from is the
+ * --from position, or NULL. */
 static int dump_loop(struct ctl *ctl, struct ctl_log *log, enum format format, uint64_t end,
-		     uint64_t count, bool has_from, uint64_t from, uint64_t claim_timeout_ns)
+		     uint64_t count, const uint64_t *from)
 {
-	double give_up_s = (double)claim_timeout_ns / 1e9 + 5.0, stalled_since = 0;
 	uint64_t printed = 0, lost = 0;
 	struct ring_record rec;
 	int rc;
@@ -425,45 +393,16 @@ static int dump_loop(struct ctl *ctl, struct ctl_log *log, enum format format, u
 				 (unsigned long long)log->pos);
 			lost = log->lost_bytes;
 		}
+		if (rc == 1 && rec.position >= end)
+			break;
 		if (rc == 1) {
-			if (rec.position >= end)
-				break;
 			print_record(format, &rec);
 			printed++;
-			stalled_since = 0;
 			continue;
 		}
-		if (rc == -EBADMSG && has_from && pos == from && log->bad_pos == from)
-			return ctl_error(ctl, rc, "topic '%s': --from %llu (is it a record "
-						  "boundary?)", log->name, (unsigned long long)from);
-		if (rc == -EBADMSG)
-			return ctl_log_report_damage(log);
-		if (rc < 0)
-			return ctl_error(ctl, rc, "topic '%s': position %llu", log->name,
-					 (unsigned long long)log->pos);
-		if (!log->topic)
-			break;	/* the files end here */
-		if (log->pos != pos) {
-			stalled_since = 0;
-			continue;
-		}
-		if (stalled_since == 0) {
-			struct ring_topic_stat s;
-
-			stalled_since = mono_now();
-			/* Below the frontier everything is committed: a reader
-			 * waiting there sits inside a record. */
-			if (ring_topic_stat(log->topic, &s) == 0 && pos >= s.oldest_pos &&
-			    pos < s.frontier_pos)
-				return ctl_error(ctl, -EBADMSG, has_from && pos == from
-					? "topic '%s': --from %llu is not a record boundary"
-					: "topic '%s': the reader stalled at position %llu, inside "
-					  "a record", log->name, (unsigned long long)pos);
-		} else if (mono_now() - stalled_since > give_up_s) {
-			return ctl_error(ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, "
-							  "a claim that is never committed",
-					 log->name, (unsigned long long)pos);
-		}
+		rc = ctl_log_idle_or_report(log, rc, pos, from);
+		if (rc != CTL_CONTINUE)
+			return rc;
 	}
 	return CTL_EXIT_OK;
 }
@@ -479,7 +418,7 @@ static int run_dump(struct ctl *ctl, int argc, char **argv)
 		{ 0 },
 	};
 	enum format format = FORMAT_TEXT;
-	uint64_t count = 0, from = 0, from_ns = 0, earliest, end, claim_timeout_ns = 0;
+	uint64_t count = 0, from = 0, from_ns = 0, earliest, end;
 	bool has_from = false, has_from_time = false;
 	struct ctl_log log;
 	const char *name;
@@ -522,17 +461,9 @@ static int run_dump(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error(ctl, "--from and --from-time exclude each other");
 	if (ctl_catch_stop_signals() < 0)
 		return ctl_os_error(ctl, -errno, "signal handlers");
-	rc = ctl_check_data_dir_or_report(ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_log_open_or_report(ctl, name, true, &log);
+	rc = ctl_log_open_or_report(ctl, name, true, &log);
 	if (rc != CTL_EXIT_OK)
 		return rc;
-	if (log.topic) {
-		struct ring_topic_stat s;
-
-		if (ring_topic_stat(log.topic, &s) == 0)
-			claim_timeout_ns = s.claim_timeout_ns;
-	}
 	rc = ctl_log_bounds(&log, &earliest, &end);
 	if (rc < 0) {
 		rc = ctl_error(ctl, rc, "topic '%s'", name);
@@ -555,8 +486,8 @@ static int run_dump(struct ctl *ctl, int argc, char **argv)
 	ctl_log_seek(&log, has_from ? from : earliest);
 	/* Records go out in large writes. */
 	setvbuf(stdout, NULL, _IOFBF, 1u << 16);
-	rc = dump_loop(ctl, &log, format, end, count, has_from && !has_from_time, from,
-		       claim_timeout_ns);
+	/* A position found for --from-time is a record's: no --from to blame. */
+	rc = dump_loop(ctl, &log, format, end, count, has_from && !has_from_time ? &from : NULL);
 out:
 	ctl_log_close(&log);
 	return rc;

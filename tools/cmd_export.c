@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "logread.h"
@@ -66,54 +65,19 @@ enum exp_format { EXP_NONE, EXP_JSONL, EXP_LENPREFIX };
 
 static void write_record(FILE *f, enum exp_format format, const struct ring_record *rec)
 {
-	struct json j;
-	uint8_t le[4];
-
-	if (format == EXP_LENPREFIX) {
-		le[0] = (uint8_t)rec->len;
-		le[1] = (uint8_t)(rec->len >> 8);
-		le[2] = (uint8_t)(rec->len >> 16);
-		le[3] = (uint8_t)(rec->len >> 24);
-		fwrite(le, 1, sizeof(le), f);
-		fwrite(rec->payload, 1, rec->len, f);
-		return;
-	}
-	json_init(&j, f);
-	json_begin_object(&j);
-	json_kv_u64(&j, "position", rec->position);
-	json_kv_u64(&j, "timestamp_ns", rec->timestamp_ns);
-	json_kv_u64(&j, "type", rec->type);
-	json_kv_u64(&j, "len", rec->len);
-	if (payload_is_text(rec->payload, rec->len)) {
-		json_key(&j, "payload");
-		json_strn(&j, rec->payload, rec->len);
-	} else {
-		json_key(&j, "payload_b64");
-		json_base64(&j, rec->payload, rec->len);
-	}
-	json_end_object(&j);
-	json_finish(&j);
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (format == EXP_LENPREFIX)
+		print_record_lenprefix(f, rec);
+	else
+		print_record_json(f, rec);
 }
 
 static void draw_bar(uint64_t from, uint64_t to, uint64_t pos)
 {
-	unsigned width = 30, fill;
 	double frac = to > from ? (double)(pos - from) / (double)(to - from) : 1.0;
+	char percent[8];
 
-	fill = (unsigned)(frac * width);
-	if (fill > width)
-		fill = width;
-	fprintf(stderr, "\r[%.*s%*s] %3u%%", (int)fill, "##############################",
-		(int)(width - fill), "", (unsigned)(frac * 100.0));
-	fflush(stderr);
+	snprintf(percent, sizeof(percent), "%3u%%", (unsigned)(frac * 100.0));
+	print_progress(frac, percent);
 }
 
 static int parse_pos(struct ctl *ctl, const char *opt, const char *arg, uint64_t *ret)
@@ -142,8 +106,7 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 	char tmp[PATH_MAX];
 	struct ring_record rec;
 	struct ctl_log log;
-	double last_draw = 0, stalled_since = 0, give_up_s = 6.0;
-	struct ring_topic_stat st;
+	double last_draw = 0;
 	FILE *out = stdout, *summary;
 	int opt, rc;
 
@@ -194,9 +157,7 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error(ctl, "--output '%s': name too long", output);
 	if (ctl_catch_stop_signals() < 0)
 		return ctl_os_error(ctl, -errno, "signal handlers");
-	rc = ctl_check_data_dir_or_report(ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_log_open_or_report(ctl, name, true, &log);
+	rc = ctl_log_open_or_report(ctl, name, true, &log);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	rc = ctl_log_bounds(&log, &earliest, &end);
@@ -226,68 +187,29 @@ static int run_export(struct ctl *ctl, int argc, char **argv)
 	bar = isatty(STDERR_FILENO) && (output || !isatty(STDOUT_FILENO));
 	setvbuf(out, NULL, _IOFBF, 1u << 16);
 	ctl_log_seek(&log, from);
-	rc = CTL_EXIT_OK;
-	if (log.topic && ring_topic_stat(log.topic, &st) == 0)
-		give_up_s = (double)st.claim_timeout_ns / 1e9 + 5.0;
-	while (log.pos < to && !ctl_stop_requested && !ferror(out)) {
+	rc = CTL_CONTINUE;
+	while (rc == CTL_CONTINUE && log.pos < to && !ctl_stop_requested && !ferror(out)) {
 		uint64_t pos = log.pos;
 		int r = ctl_log_next(&log, &rec, 100000000);
 
+		if (r == 1 && rec.position >= to)
+			break;
 		if (r == 1) {
-			stalled_since = 0;
-			if (rec.position >= to)
-				break;
 			write_record(out, format, &rec);
 			records++;
 			bytes += rec.len;
-			if (bar && mono_now() - last_draw > 0.1) {
-				last_draw = mono_now();
+			if (bar && ctl_mono_now() - last_draw > 0.1) {
+				last_draw = ctl_mono_now();
 				draw_bar(from, to, log.pos);
 			}
 			continue;
 		}
-		if (r == -EBADMSG && has_from && log.bad_pos == from) {
-			rc = ctl_error(ctl, r, "topic '%s': --from %llu (is it a record "
-					       "boundary?)", name, (unsigned long long)from);
-			break;
-		}
-		if (r == -EBADMSG) {
-			rc = ctl_log_report_damage(&log);
-			break;
-		}
-		if (r < 0) {
-			rc = ctl_error(ctl, r, "topic '%s': position %llu", name,
-				       (unsigned long long)log.pos);
-			break;
-		}
-		if (!log.topic)
-			break;
-		/* 0 from the ring: a claim below the tail not committed yet;
-		 * libring or ringd repairs it within the claim timeout. Wait
-		 * that long (and a little more), not forever. */
-		if (log.pos != pos) {
-			stalled_since = 0;
-		} else if (stalled_since == 0) {
-			stalled_since = mono_now();
-			/* Below the frontier everything is committed: a reader
-			 * waiting there sits inside a record. */
-			if (ring_topic_stat(log.topic, &st) == 0 && pos >= st.oldest_pos &&
-			    pos < st.frontier_pos) {
-				rc = ctl_error(ctl, -EBADMSG, has_from && pos == from
-					? "topic '%s': --from %llu is not a record boundary"
-					: "topic '%s': the reader stalled at position %llu, inside "
-					  "a record", name, (unsigned long long)pos);
-				break;
-			}
-		} else if (mono_now() - stalled_since > give_up_s) {
-			rc = ctl_error(ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, a "
-							"claim that is never committed", name,
-				       (unsigned long long)log.pos);
-			break;
-		}
+		rc = ctl_log_idle_or_report(&log, r, pos, has_from ? &from : NULL);
 	}
+	if (rc == CTL_CONTINUE)
+		rc = CTL_EXIT_OK;
 	if (bar)
-		fprintf(stderr, "\r\033[K");
+		clear_progress();
 	lost = log.lost_bytes;
 	if (lost)
 		ctl_warn(ctl, "topic '%s': %llu bytes in the range were no longer kept", name,

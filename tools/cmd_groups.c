@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "logread.h"
 #include "output.h"
@@ -109,11 +108,6 @@ struct group_row {
 	uint64_t before;	/* records below the committed position (walk) */
 };
 
-static const char *mode_name(uint32_t mode)
-{
-	return mode == RING_GROUP_SHARED ? "shared" : "exclusive";
-}
-
 static int row_cmp(const void *a, const void *b)
 {
 	const struct group_row *x = *(const struct group_row *const *)a;
@@ -204,14 +198,6 @@ static void groups_count(const struct ctl *ctl, struct ctl_log *log, struct grou
 	free(order);
 }
 
-static uint64_t now_realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- groups ---- */
 
 static void groups_json(const char *topic, uint64_t tail, const struct group_row *rows,
@@ -231,7 +217,7 @@ static void groups_json(const char *topic, uint64_t tail, const struct group_row
 
 		json_begin_object(&j);
 		json_kv_str(&j, "name", s->name);
-		json_kv_str(&j, "mode", mode_name(s->mode));
+		json_kv_str(&j, "mode", ctl_group_mode_name(s->mode));
 		json_kv_u64(&j, "committed_pos", s->committed_pos);
 		json_kv_u64(&j, "lag_bytes", s->lag_bytes);
 		if (rows[i].counted)
@@ -270,7 +256,7 @@ static void groups_json(const char *topic, uint64_t tail, const struct group_row
 static void groups_text(const struct group_row *rows, size_t n, bool detail)
 {
 	int w = (int)strlen("GROUP");
-	uint64_t now = now_realtime_ns();
+	uint64_t now = ctl_realtime_ns();
 
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(rows[i].st.name) > w)
@@ -285,7 +271,7 @@ static void groups_text(const struct group_row *rows, size_t n, bool detail)
 		if (rows[i].counted)
 			snprintf(lag, sizeof(lag), "%llu", (unsigned long long)rows[i].lag_records);
 		printf("%-*s  %-9s  %14llu  %12llu  %11s  %7u  %9llu  %11llu  %11llu  %13llu\n", w,
-		       s->name, mode_name(s->mode), (unsigned long long)s->committed_pos,
+		       s->name, ctl_group_mode_name(s->mode), (unsigned long long)s->committed_pos,
 		       (unsigned long long)s->lag_bytes, lag, s->members,
 		       (unsigned long long)s->in_flight, (unsigned long long)s->delivered,
 		       (unsigned long long)s->redelivered, (unsigned long long)s->dead_lettered);
@@ -355,9 +341,7 @@ static int run_groups(struct ctl *ctl, int argc, char **argv)
 		group = argv[optind + 1];
 	if (optind + 2 < argc)
 		return ctl_usage_error(ctl, "unexpected argument '%s'", argv[optind + 2]);
-	rc = ctl_check_data_dir_or_report(ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_log_open_or_report(ctl, name, false, &log);
+	rc = ctl_log_open_or_report(ctl, name, false, &log);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (ctl_catch_stop_signals() < 0) {
@@ -462,12 +446,10 @@ static int shift_position(struct ctl_log *log, uint64_t from, int64_t shift, uin
  * Whether @pos is a record boundary: the log reads a record there. In the
  * files a position inside a record fails the record's checks; in the ring
  * it reads as nothing yet, like a claim not yet committed, so tell the two
- * apart by the frontier: everything below it is committed, and a reader
- * with nothing to read there sits inside a record.
+ * apart by the frontier (ctl_log_inside_record()).
  */
 static int check_boundary(struct ctl_log *log, uint64_t pos, uint64_t end)
 {
-	struct ring_topic_stat st;
 	struct ring_record rec;
 	int rc;
 
@@ -477,8 +459,7 @@ static int check_boundary(struct ctl_log *log, uint64_t pos, uint64_t end)
 	rc = ctl_log_next(log, &rec, 0);
 	if (rc < 0)
 		return rc;
-	if (rc == 0 && log->topic && ring_topic_stat(log->topic, &st) == 0 &&
-	    pos >= st.oldest_pos && pos < st.frontier_pos)
+	if (rc == 0 && ctl_log_inside_record(log, pos))
 		return -EBADMSG;
 	return 0;
 }
@@ -511,7 +492,7 @@ static void reset_print(const struct reset *r, const char *topic, const struct r
 		json_begin_object(&j);
 		json_kv_str(&j, "topic", topic);
 		json_kv_str(&j, "group", s->name);
-		json_kv_str(&j, "mode", mode_name(s->mode));
+		json_kv_str(&j, "mode", ctl_group_mode_name(s->mode));
 		json_kv_u64(&j, "current_pos", s->committed_pos);
 		json_kv_u64(&j, "new_pos", to);
 		json_kv_u64(&j, "tail_pos", tail);
@@ -635,9 +616,7 @@ static int run_reset(struct ctl *ctl, int argc, char **argv)
 	if (r.target == TARGET_NONE)
 		return ctl_usage_error(ctl, "missing the target: --to-earliest, --to-latest, "
 					    "--to-position, --to-datetime or --shift-by");
-	rc = ctl_check_data_dir_or_report(ctl);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_log_open_or_report(ctl, name, false, &log);
+	rc = ctl_log_open_or_report(ctl, name, false, &log);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	rc = groups_collect(log.topic, group, &rows, &n);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "output.h"
 #include "ringctl.h"
@@ -70,14 +69,6 @@ struct produce {
 	bool os_error;		/* rc is the OS's: strerror(), not ring_strerror() */
 };
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Tell the operator, once, who holds the ring full. */
 static void warn_stalled(struct produce *p)
 {
@@ -117,8 +108,8 @@ static int publish(struct produce *p, const void *data, size_t len)
 		if (ctl_stop_requested)
 			return -EINTR;
 		if (start == 0)
-			start = mono_now();
-		else if (!p->warned && mono_now() - start >= STALL_WARN_S)
+			start = ctl_mono_now();
+		else if (!p->warned && ctl_mono_now() - start >= STALL_WARN_S)
 			warn_stalled(p);
 	}
 	if (p->count == 0)
@@ -367,8 +358,6 @@ static int run_produce(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	rc = ctl_positional_or_report(ctl, argc, argv, false, &p.name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_data_dir_or_report(ctl);
 	if (rc == CTL_EXIT_OK)
 		rc = ctl_topic_open_or_report(ctl, p.name, &p.topic);
 	if (rc != CTL_EXIT_OK)

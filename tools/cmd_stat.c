@@ -69,22 +69,6 @@ struct sample_set {
 	uint64_t realtime_ns;
 };
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t realtime_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int sample_take(const struct ctl *ctl, const char *name, bool persistent_hint,
 		       struct sample *s)
 {
@@ -102,7 +86,7 @@ static int sample_take(const struct ctl *ctl, const char *name, bool persistent_
 	if (rc < 0)
 		return rc;
 	rc = ring_topic_stat(t, &st);
-	s->mono_s = mono_now();
+	s->mono_s = ctl_mono_now();
 	ring_topic_close(t);
 	if (rc < 0)
 		return rc;
@@ -142,7 +126,7 @@ static int sample_set_take(struct ctl *ctl, const char *name, const struct sampl
 	size_t n = 0;
 	int rc;
 
-	ret->realtime_ns = realtime_now_ns();
+	ret->realtime_ns = ctl_realtime_ns();
 	if (name) {
 		ret->v = calloc(1, sizeof(*ret->v));
 		if (!ret->v)
@@ -351,11 +335,7 @@ static int run_stat(struct ctl *ctl, int argc, char **argv)
 				return rc;
 		}
 	}
-	rc = ctl_positional_or_report(ctl, argc, argv, true, &name);
-	if (rc == CTL_EXIT_OK && name)
-		rc = ctl_check_topic_name_or_report(ctl, name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_data_dir_or_report(ctl);
+	rc = ctl_topic_arg_or_report(ctl, argc, argv, true, &name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (watch && ctl_catch_stop_signals() < 0)

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -376,11 +375,7 @@ static int run_delete(struct ctl *ctl, int argc, char **argv)
 		if (rc != CTL_CONTINUE)
 			return rc;
 	}
-	rc = ctl_positional_or_report(ctl, argc, argv, false, &name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_topic_name_or_report(ctl, name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_data_dir_or_report(ctl);
+	rc = ctl_topic_arg_or_report(ctl, argc, argv, false, &name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 
@@ -880,11 +875,8 @@ static void describe_text(const struct ctl *ctl, const struct describe *d)
 	else
 		printf(ROW "none\n", "stuck claim");
 	if (s->daemon_pid) {
-		struct timespec now;
-		uint64_t now_ns;
+		uint64_t now_ns = ctl_realtime_ns();
 
-		clock_gettime(CLOCK_REALTIME, &now);
-		now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 		printf(ROW "pid %d, %s, last heartbeat %s (%s ago)\n", "ringd", s->daemon_pid,
 		       s->daemon_alive ? "alive" : "dead",
 		       fmt_time(b1, sizeof(b1), s->daemon_beat_ns),
@@ -916,11 +908,7 @@ static int run_describe(struct ctl *ctl, int argc, char **argv)
 		if (rc != CTL_CONTINUE)
 			return rc;
 	}
-	rc = ctl_positional_or_report(ctl, argc, argv, false, &d.name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_topic_name_or_report(ctl, d.name);
-	if (rc == CTL_EXIT_OK)
-		rc = ctl_check_data_dir_or_report(ctl);
+	rc = ctl_topic_arg_or_report(ctl, argc, argv, false, &d.name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 

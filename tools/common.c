@@ -174,6 +174,19 @@ int ctl_positional_or_report(struct ctl *ctl, int argc, char **argv, bool option
 	return CTL_EXIT_OK;
 }
 
+int ctl_topic_arg_or_report(struct ctl *ctl, int argc, char **argv, bool optional,
+			    const char **ret_name)
+{
+	int rc;
+
+	rc = ctl_positional_or_report(ctl, argc, argv, optional, ret_name);
+	if (rc == CTL_EXIT_OK && *ret_name)
+		rc = ctl_check_topic_name_or_report(ctl, *ret_name);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_check_data_dir_or_report(ctl);
+	return rc;
+}
+
 /* ---- parsing ---- */
 
 /* Decimal, or hex after 0x; never octal ("010" is ten). strtoull()
@@ -338,12 +351,8 @@ int ctl_catch_stop_signals(void)
 
 void ctl_sleep(double seconds)
 {
-	double end, now;
-	struct timespec ts;
+	double now = ctl_mono_now(), end = now + seconds;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	end = now + seconds;
 	/* Slices of at most 100 ms: a signal that lands between the flag
 	 * check and the sleep is then noticed soon anyway. */
 	while (!ctl_stop_requested && now < end) {
@@ -355,14 +364,38 @@ void ctl_sleep(double seconds)
 		req.tv_sec = 0;
 		req.tv_nsec = (long)(left * 1e9);
 		(void)nanosleep(&req, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		now = ctl_mono_now();
 	}
+}
+
+/* ---- clocks ---- */
+
+double ctl_mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t ctl_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- consumer groups ---- */
+
+const char *ctl_group_mode_name(uint32_t mode)
+{
+	return mode == RING_GROUP_SHARED ? "shared" : "exclusive";
 }
 
 /* ---- the data directory ---- */
 
-int ctl_check_data_dir_or_report(struct ctl *ctl)
+int ctl_check_data_dir_or_report(const struct ctl *ctl)
 {
 	struct stat st;
 
@@ -407,7 +440,9 @@ int ctl_topic_open_or_report(const struct ctl *ctl, const char *name,
 {
 	int rc;
 
-	rc = ctl_check_topic_name_or_report(ctl, name);
+	rc = ctl_check_data_dir_or_report(ctl);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_check_topic_name_or_report(ctl, name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	rc = ring_topic_open(ctl->data_dir, name, ret_topic);

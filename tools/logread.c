@@ -50,7 +50,9 @@ int ctl_log_open_or_report(const struct ctl *ctl, const char *name, bool ring_op
 	log->ctl = ctl;
 	log->name = name;
 	log->seg.fd = -1;
-	rc = ctl_check_topic_name_or_report(ctl, name);
+	rc = ctl_check_data_dir_or_report(ctl);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_check_topic_name_or_report(ctl, name);
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if ((size_t)snprintf(log->dir, sizeof(log->dir), "%s/%s", ctl->data_dir, name) >=
@@ -77,6 +79,7 @@ int ctl_log_open_or_report(const struct ctl *ctl, const char *name, bool ring_op
 			return ctl_error(ctl, rc, "topic '%s': stat", name);
 		}
 		log->max_record = st.max_record_bytes;
+		log->claim_timeout_ns = st.claim_timeout_ns;
 		/* The ring says whether it is persistent; a directory left
 		 * over from an older topic of the same name is not ours. */
 		log->has_dir = log->has_dir && !(st.flags & RING_TOPIC_EPHEMERAL);
@@ -337,6 +340,50 @@ int ctl_log_next(struct ctl_log *log, struct ring_record *rec, int64_t timeout_n
 		return rc;
 	}
 	return 0;
+}
+
+bool ctl_log_inside_record(const struct ctl_log *log, uint64_t pos)
+{
+	struct ring_topic_stat st;
+
+	return log->topic && ring_topic_stat(log->topic, &st) == 0 && pos >= st.oldest_pos &&
+	       pos < st.frontier_pos;
+}
+
+int ctl_log_idle_or_report(struct ctl_log *log, int rc, uint64_t pos, const uint64_t *from)
+{
+	const struct ctl *ctl = log->ctl;
+	/* A claim older than the claim timeout is repaired into padding (by
+	 * ringd, or by the reader's own housekeeping): wait that long and a
+	 * little more, not forever. */
+	double give_up_s = (double)log->claim_timeout_ns / 1e9 + 5.0;
+
+	if (rc == -EBADMSG && from && log->bad_pos == *from)
+		return ctl_error(ctl, rc, "topic '%s': --from %llu (is it a record boundary?)",
+				 log->name, (unsigned long long)*from);
+	if (rc == -EBADMSG)
+		return ctl_log_report_damage(log);
+	if (rc < 0)
+		return ctl_error(ctl, rc, "topic '%s': position %llu", log->name,
+				 (unsigned long long)log->pos);
+	if (!log->topic)
+		return CTL_EXIT_OK;
+	if (log->pos != pos)
+		return CTL_CONTINUE;	/* it moved on, past bytes that were lost */
+	if (log->stalled_since == 0 || log->stalled_pos != pos) {
+		log->stalled_pos = pos;
+		log->stalled_since = ctl_mono_now();
+		if (ctl_log_inside_record(log, pos))
+			return ctl_error(ctl, -EBADMSG, from && pos == *from
+				? "topic '%s': --from %llu is not a record boundary"
+				: "topic '%s': the reader stalled at position %llu, inside a record",
+				log->name, (unsigned long long)pos);
+	} else if (ctl_mono_now() - log->stalled_since > give_up_s) {
+		return ctl_error(ctl, -ETIMEDOUT, "topic '%s': stuck at position %llu, a claim "
+						  "that is never committed",
+				 log->name, (unsigned long long)pos);
+	}
+	return CTL_CONTINUE;
 }
 
 int ctl_log_position_for_time(struct ctl_log *log, uint64_t ts_ns, uint64_t *ret_pos)

@@ -34,6 +34,7 @@ struct ctl_log {
 	bool has_dir;			/* a persistent topic: segment files */
 	char dir[PATH_MAX];		/* DATA_DIR/<name> */
 	uint64_t max_record;
+	uint64_t claim_timeout_ns;	/* the ring's; 0 when it is absent */
 
 	uint64_t pos;			/* the next record's position */
 	/* Segment files. */
@@ -54,12 +55,18 @@ struct ctl_log {
 	/* Bytes that could be read from neither the files nor the ring
 	 * (retention took them, or an ephemeral ring was overwritten). */
 	uint64_t lost_bytes;
+
+	/* Where ctl_log_idle_or_report() last saw the log sit still, and
+	 * since when (CLOCK_MONOTONIC s; 0: not stalled). */
+	uint64_t stalled_pos;
+	double stalled_since;
 };
 
 /*
- * Attach to topic @name for reading. With @ring_optional, a persistent
- * topic whose ring is absent is opened on its files alone. Reports every
- * error itself; returns an exit code.
+ * Attach to topic @name for reading, after ctl_check_data_dir_or_report()
+ * and the name's check. With @ring_optional, a persistent topic whose ring
+ * is absent is opened on its files alone. Reports every error itself;
+ * returns an exit code.
  */
 int ctl_log_open_or_report(const struct ctl *ctl, const char *name, bool ring_optional,
 			   struct ctl_log *log);
@@ -83,6 +90,24 @@ int ctl_log_seek(struct ctl_log *log, uint64_t pos);
  * past the end of the log), ...
  */
 int ctl_log_next(struct ctl_log *log, struct ring_record *rec, int64_t timeout_ns);
+
+/*
+ * For a loop that reads with ctl_log_next() up to some end: what to do
+ * after it returned @rc other than 1, having been called at position @pos.
+ * CTL_CONTINUE: read again (nothing yet, or the log moved past lost
+ * bytes). CTL_EXIT_OK: the log ends here (no ring: the files are all).
+ * Otherwise the exit code of the one error line printed: damage, a
+ * reader sitting inside a record, or a claim below the tail that is still
+ * not committed (or repaired) a few seconds past the topic's claim
+ * timeout. @from, if not NULL, is the position the user asked to start
+ * at: damage or a stall there is reported as "not a record boundary".
+ */
+int ctl_log_idle_or_report(struct ctl_log *log, int rc, uint64_t pos, const uint64_t *from);
+
+/* Whether a ring reader that finds nothing to read at @pos sits inside a
+ * record rather than before a claim not committed yet: everything below
+ * the frontier is committed or padding. False without a ring. */
+bool ctl_log_inside_record(const struct ctl_log *log, uint64_t pos);
 
 /* The first committed record at or after CLOCK_REALTIME @ts_ns, or the
  * end of the log if none is that late. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "libring.h"
 #include "output.h"
 
 /* ---- JSON ---- */
@@ -447,4 +448,59 @@ const char *fmt_duration(char *buf, size_t size, uint64_t ns)
 		snprintf(buf, size, "%llu d %llu h", (unsigned long long)(s / 86400),
 			 (unsigned long long)(s % 86400 / 3600));
 	return buf;
+}
+
+/* ---- records ---- */
+
+void json_kv_payload(struct json *j, const void *payload, size_t len)
+{
+	if (payload_is_text(payload, len)) {
+		json_key(j, "payload");
+		json_strn(j, payload, len);
+	} else {
+		json_key(j, "payload_b64");
+		json_base64(j, payload, len);
+	}
+}
+
+void print_record_json(FILE *f, const struct ring_record *rec)
+{
+	struct json j;
+
+	json_init(&j, f);
+	json_begin_object(&j);
+	json_kv_u64(&j, "position", rec->position);
+	json_kv_u64(&j, "timestamp_ns", rec->timestamp_ns);
+	json_kv_u64(&j, "type", rec->type);
+	json_kv_u64(&j, "len", rec->len);
+	json_kv_payload(&j, rec->payload, rec->len);
+	json_end_object(&j);
+	json_finish(&j);
+}
+
+void print_record_lenprefix(FILE *f, const struct ring_record *rec)
+{
+	uint8_t le[4] = { (uint8_t)rec->len, (uint8_t)(rec->len >> 8), (uint8_t)(rec->len >> 16),
+			  (uint8_t)(rec->len >> 24) };
+
+	fwrite(le, 1, sizeof(le), f);
+	fwrite(rec->payload, 1, rec->len, f);
+}
+
+/* ---- progress ---- */
+
+void print_progress(double frac, const char *label)
+{
+	unsigned width = 30, fill = frac > 0 ? (unsigned)(frac * width) : 0;
+
+	if (fill > width)
+		fill = width;
+	fprintf(stderr, "\r[%.*s%*s] %s", (int)fill, "##############################",
+		(int)(width - fill), "", label);
+	fflush(stderr);
+}
+
+void clear_progress(void)
+{
+	fprintf(stderr, "\r\033[K");
 }

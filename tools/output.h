@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct ring_record;
+
 /* Deeper nesting than ringctl ever prints is a programming error. */
 #define JSON_MAX_DEPTH 16
 
@@ -59,6 +61,10 @@ void json_kv_null(struct json *j, const char *key);
 /* After the top-level value: a newline (so the output is JSON lines). */
 void json_finish(struct json *j);
 
+/* The key "payload" with @len bytes as a string if payload_is_text(),
+ * otherwise "payload_b64" with them in base64. */
+void json_kv_payload(struct json *j, const void *payload, size_t len);
+
 /* ---- text ---- */
 
 /* Length of the valid UTF-8 sequence at @s (1..4), or 0 if it is not
@@ -85,5 +91,22 @@ const char *fmt_bytes(char *buf, size_t size, uint64_t n);
 const char *fmt_time(char *buf, size_t size, uint64_t realtime_ns);
 /* "850 ns", "12.3 us", "1.500 ms", "2.250 s", "3 min 20 s", "2 h 5 min". */
 const char *fmt_duration(char *buf, size_t size, uint64_t ns);
+
+/* ---- records, as dump and export write them ---- */
+
+/* One JSON object and a newline: position, timestamp_ns, type, len and the
+ * payload (json_kv_payload()). */
+void print_record_json(FILE *f, const struct ring_record *rec);
+/* A u32 little-endian length, then the payload: what `ringctl produce
+ * --binary` reads back. */
+void print_record_lenprefix(FILE *f, const struct ring_record *rec);
+
+/* ---- progress on stderr (only when it is a terminal) ---- */
+
+/* "\r[#####     ] LABEL": a 30-column bar filled to @frac (0..1), drawn
+ * over the line's previous contents. */
+void print_progress(double frac, const char *label);
+/* Erase the bar's line, for what is printed next. */
+void clear_progress(void);
 
 #endif /* RINGCTL_OUTPUT_H */

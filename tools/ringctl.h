@@ -49,7 +49,8 @@ struct ctl_command {
 	const char *help;	/* the full text of `ringctl NAME --help` */
 	/* argv[0] is the command's name; returns an enum ctl_exit. It parses
 	 * its options (--data-dir among them) and then checks the data
-	 * directory with ctl_check_data_dir_or_report(). */
+	 * directory with ctl_check_data_dir_or_report() (which the
+	 * *_open_or_report() functions and ctl_topic_arg_or_report() call). */
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 };
 
@@ -101,6 +102,12 @@ int ctl_bad_option(const struct ctl *ctl, char **argv);
 int ctl_positional_or_report(struct ctl *ctl, int argc, char **argv, bool optional,
 			     const char **ret_arg);
 
+/* ctl_positional_or_report(), then the topic name's check (when there is
+ * one) and ctl_check_data_dir_or_report(), in that order: what a command
+ * that names a topic checks before it does anything. */
+int ctl_topic_arg_or_report(struct ctl *ctl, int argc, char **argv, bool optional,
+			    const char **ret_name);
+
 /* ---- errors (common.c) ---- */
 
 /* "ringctl: <command>: <what>: <ring_strerror(rc)>"; returns the exit
@@ -147,17 +154,30 @@ int ctl_catch_stop_signals(void);
 /* Sleep for @seconds, or less if a stop is requested. */
 void ctl_sleep(double seconds);
 
+/* ---- clocks (common.c) ---- */
+
+/* CLOCK_MONOTONIC in seconds: for intervals (stalls, redraws, rates). */
+double ctl_mono_now(void);
+/* CLOCK_REALTIME in ns: the clock of record timestamps and heartbeats. */
+uint64_t ctl_realtime_ns(void);
+
+/* ---- consumer groups (common.c) ---- */
+
+/* "shared" or "exclusive", as consume, groups and reset-offsets print it. */
+const char *ctl_group_mode_name(uint32_t mode);
+
 /* ---- the data directory and its topics (common.c) ---- */
 
 /* Check that the data directory is set and is a directory: missing ->
  * CTL_EXIT_NOT_FOUND, not a directory or not set -> CTL_EXIT_USAGE. */
-int ctl_check_data_dir_or_report(struct ctl *ctl);
+int ctl_check_data_dir_or_report(const struct ctl *ctl);
 
 /* Validate a topic name given on the command line (CTL_EXIT_USAGE). */
 int ctl_check_topic_name_or_report(const struct ctl *ctl, const char *name);
 
-/* Attach to a topic; reports a missing topic (distinguishing a persistent
- * topic whose ring is gone) and any other error. */
+/* Attach to a topic, after ctl_check_data_dir_or_report() and the name's
+ * check; reports a missing topic (distinguishing a persistent topic whose
+ * ring is gone) and any other error. */
 int ctl_topic_open_or_report(const struct ctl *ctl, const char *name,
 			     struct ring_topic **ret_topic);
 
