@@ -42,6 +42,13 @@
 #define PEER_CHECK_NS 10000000u		/* a peer's liveness, from /proc, at most */
 #define RESTORE_WAIT_NS 2000000000u	/* ringd replaying the offsets log, at most */
 #define RECENT_SLOTS 64u		/* remembered deliveries, for acks */
+/* An ack that frees the group's lowest in-flight record raises the
+ * committed watermark, which scans the whole in-flight table; a member does
+ * that on one such ack in this many. Whatever it skips, the redelivery scan
+ * (every SCAN_INTERVAL_NS), ringd (every millisecond) and close raise;
+ * ring_group_stat() reports the exact watermark meanwhile. */
+#define ACK_RAISE_EVERY 32u
+#define POLL_CLOCK_EVERY 16u
 #define NEVER_MS RING_INFLIGHT_DEADLINE_MASK
 
 struct ring_consumer {
@@ -61,6 +68,16 @@ struct ring_consumer {
 	unsigned inflight_hint;		/* where to look for a free entry */
 	uint64_t next_scan_ns;
 	uint64_t last_beat_ns;
+	unsigned acks_unraised;		/* shared: acks since our last raise */
+	uint64_t delivered_unflushed;	/* exclusive: deliveries not yet in g->delivered */
+	uint64_t limit_seen;		/* a limit loaded (C3), as a reader's */
+	/* CLOCK_MONOTONIC through the TSC: every delivery looks at the
+	 * time (heartbeat, auto-commit, ack deadlines). Within one poll
+	 * the time is read once per POLL_CLOCK_EVERY records (now_cached):
+	 * a delivery a few records later is stamped that much earlier. */
+	struct ringi_clock mono;
+	uint64_t now;
+	bool now_cached;
 	uint8_t *buf;			/* copies of records, max_record bytes */
 	struct ring_producer *dlq;	/* dead letters, opened on first use */
 	struct ring_topic *dlq_topic;
@@ -76,9 +93,9 @@ struct ring_consumer {
 	} peers[RING_MAX_MEMBERS];
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(struct ring_consumer *c)
 {
-	return ringi_now_ns() / 1000000u;
+	return c->now_cached ? c->now : ringi_clock_now(&c->mono);
 }
 
 /* ---- reading a record at a position ---- */
@@ -93,8 +110,8 @@ static bool durable_only(const struct ring_consumer *c)
  * padding of *ret_span bytes; -EAGAIN, not committed (or not durable)
  * yet; -ERANGE, older than the ring holds; -EBADMSG, a malformed header.
  */
-static int read_ring(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
-		     uint64_t *ret_span)
+static inline int read_ring(struct ring_consumer *c, uint64_t pos, struct ring_record *rec,
+			    uint64_t *ret_span)
 {
 	struct ring_topic *t = c->topic;
 	struct ring_control *ctl = t->ctl;
@@ -102,6 +119,14 @@ static int read_ring(struct ring_consumer *c, uint64_t pos, struct ring_record *
 	uint64_t w, span;
 	uint32_t len;
 
+	/* C3 (acquire) pairs with M3, as in reader.c: at or past the limit
+	 * the bytes may be being zeroed for this lap; below it, reading the
+	 * word races with no cleaning. Nothing can be there yet. */
+	if (pos >= c->limit_seen) {
+		c->limit_seen = ring_load_acquire(&ctl->limit.pos);
+		if (pos >= c->limit_seen)
+			return -EAGAIN;
+	}
 	/* C1 (acquire) pairs with P3: payload visible with the commit. */
 	w = ring_load_acquire(&h->word);
 	if (ring_word_lap(w) != ring_lap_of(pos, t->capacity_shift) ||
@@ -211,6 +236,7 @@ static int wait_for(struct ring_consumer *c, uint64_t pos, int64_t timeout_ns, u
 
 	if (timeout_ns == 0)
 		return -EAGAIN;
+	c->now_cached = false;	/* time passes while we wait */
 	if (!*deadline)
 		*deadline = ringi_deadline(timeout_ns, now);
 	if (now >= *deadline)
@@ -260,34 +286,61 @@ int ring_consumer_commit(struct ring_consumer *c, uint64_t pos)
 	/* ringd logs by comparing positions, so dying here loses nothing. */
 	RING_CRASH_POINT("group.exclusive.mid_commit");
 	ring_fetch_add_relaxed(&c->g->commit_seq, 1);
-	c->last_commit_ns = ringi_now_ns();
+	/* The time of the commit matters to auto-commit only. */
+	if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT))
+		c->last_commit_ns = now_ns(c);
 	return 0;
+}
+
+/*
+ * The read position, for stat's in-flight figure (records delivered, not
+ * yet committed), and the count of deliveries: owner-only statistics,
+ * published at the end of each next() or poll() rather than per record.
+ */
+static void exclusive_stats_flush(struct ring_consumer *c)
+{
+	struct ring_group_slot *g = c->g;
+
+	ring_store_relaxed(&g->next, c->pos);
+	if (c->delivered_unflushed) {
+		/* Written by the owner alone: no read-modify-write needed. */
+		ring_store_relaxed(&g->delivered,
+				   ring_load_relaxed(&g->delivered) + c->delivered_unflushed);
+		c->delivered_unflushed = 0;
+	}
 }
 
 static void exclusive_delivered(struct ring_consumer *c, const struct ring_record *rec)
 {
 	c->pos = rec->next_position;
 	c->delivered_pos = c->pos;
-	/* The read position, for stat's in-flight figure (records delivered,
-	 * not yet committed): owner-only, a statistic. */
-	ring_store_relaxed(&c->g->next, c->pos);
-	ring_fetch_add_relaxed(&c->g->delivered, 1);
+	c->delivered_unflushed++;
 }
 
-static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int64_t timeout_ns)
+/*
+ * The next record for the exclusive owner. @more: a further record of the
+ * same poll, for which the owner check, the heartbeat and auto-commit
+ * were done with the first.
+ */
+static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int64_t timeout_ns,
+			  bool more)
 {
-	uint64_t deadline = 0, now = ringi_now_ns(), span = 0;
+	uint64_t deadline = 0, span = 0;
 	int rc;
 
-	if (!still_owner(c))
-		return -EBUSY;
-	heartbeat(c, now);
-	/* Auto-commit: the caller asking for more means it is done with what
-	 * it had (Kafka's rule). */
-	if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) &&
-	    now - c->last_commit_ns >= c->auto_commit_ns &&
-	    c->delivered_pos != ring_load_relaxed(&c->g->committed))
-		(void)ring_consumer_commit(c, c->delivered_pos);
+	if (!more) {
+		uint64_t now = now_ns(c);
+
+		if (!still_owner(c))
+			return -EBUSY;
+		heartbeat(c, now);
+		/* Auto-commit: the caller asking for more means it is done
+		 * with what it had (Kafka's rule). */
+		if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) &&
+		    now - c->last_commit_ns >= c->auto_commit_ns &&
+		    c->delivered_pos != ring_load_relaxed(&c->g->committed))
+			(void)ring_consumer_commit(c, c->delivered_pos);
+	}
 
 	/* Bounded: each turn delivers, skips padding, or waits. */
 	for (uint64_t turns = 0; turns < c->topic->capacity; turns++) {
@@ -307,7 +360,6 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 			 * were lost. Committing goes on from there. */
 			c->pos = reset_position(c, c->pos);
 			c->delivered_pos = c->pos;
-			ring_store_relaxed(&c->g->next, c->pos);
 			return -ERANGE;
 		}
 		if (rc != -EAGAIN)
@@ -335,7 +387,7 @@ static int exclusive_join(struct ring_consumer *c)
 	RING_CRASH_POINT("group.exclusive.after_join");
 	c->pos = ring_load_acquire(&g->committed);
 	c->delivered_pos = c->pos;
-	c->last_commit_ns = ringi_now_ns();
+	c->last_commit_ns = now_ns(c);
 	ring_store_relaxed(&g->next, c->pos);	/* statistic, as above */
 	ring_store_relaxed(&g->heartbeat_ns, ringi_realtime_ns());
 	return 0;
@@ -353,9 +405,9 @@ static void remember(struct ring_consumer *c, uint64_t pos, unsigned index)
 	c->recent[recent_slot(pos)] = (uint16_t)(index + 1);
 }
 
-static uint64_t deadline_after(uint64_t ns)
+static uint64_t deadline_after(struct ring_consumer *c, uint64_t ns)
 {
-	return now_ms() + (ns + 999999u) / 1000000u;
+	return now_ns(c) / 1000000u + (ns + 999999u) / 1000000u;
 }
 
 /* Publish a record that failed max_deliver times to "<topic>.dlq". */
@@ -515,7 +567,7 @@ static int settle_orphan(struct ring_consumer *c, unsigned i, uint64_t meta, uin
 static int redeliver_scan(struct ring_consumer *c, struct ring_record *rec, bool *freed)
 {
 	struct ring_group_slot *g = c->g;
-	uint64_t now = ringi_now_ns(), ms = now / 1000000u;
+	uint64_t now = now_ns(c), ms = now / 1000000u;
 
 	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
 		struct ring_inflight *e = &g->inflight[i];
@@ -547,7 +599,7 @@ static int redeliver_scan(struct ring_consumer *c, struct ring_record *rec, bool
 			continue;
 		}
 		taken = ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member, d + 1,
-					    deadline_after(c->ack_wait_ns));
+					    deadline_after(c, c->ack_wait_ns));
 		/* G9 (acq_rel): the delivery is ours now; pairs with the
 		 * release of whoever set the entry before. */
 		if (!ring_cas_acq_rel(&e->meta, &meta, taken))
@@ -596,7 +648,7 @@ static int redeliver_scan(struct ring_consumer *c, struct ring_record *rec, bool
 static int redeliver(struct ring_consumer *c, struct ring_record *rec)
 {
 	struct ring_group_slot *g = c->g;
-	uint64_t now = ringi_now_ns();
+	uint64_t now = now_ns(c);
 	bool freed = false;
 	int rc;
 
@@ -700,7 +752,7 @@ static int shared_next(struct ring_consumer *c, struct ring_record *rec, int64_t
 	uint64_t meta;
 	int idx, rc;
 
-	heartbeat(c, ringi_now_ns());
+	heartbeat(c, now_ns(c));
 	rc = redeliver(c, rec);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
@@ -725,9 +777,11 @@ static int shared_next(struct ring_consumer *c, struct ring_record *rec, int64_t
 	ring_store_release(&e->meta,
 			   ringi_inflight_make(RING_INFLIGHT_DELIVERED, c->member,
 					       ringi_inflight_deliveries(meta),
-					       deadline_after(c->ack_wait_ns)));
+					       deadline_after(c, c->ack_wait_ns)));
 	ring_fetch_add_relaxed(&g->delivered, 1);
-	ring_fetch_add_relaxed(&g->members[c->member].delivered, 1);
+	/* The member's own count: written by it alone. */
+	ring_store_relaxed(&g->members[c->member].delivered,
+			   ring_load_relaxed(&g->members[c->member].delivered) + 1);
 	remember(c, rec->position, (unsigned)idx);
 	return 0;
 }
@@ -774,11 +828,14 @@ int ring_consumer_ack(struct ring_consumer *c, uint64_t pos)
 	if (!entry_free(&c->g->inflight[i], meta))
 		return -ENOENT;
 	ring_fetch_add_relaxed(&c->g->acked, 1);
-	/* Only the lowest unacked record's ack can raise the watermark;
-	 * anything this misses (a race with another member's ack) the next
-	 * scan or ringd raises. */
-	if (pos <= ring_load_relaxed(&c->g->committed))
+	/* Only the lowest unacked record's ack can raise the watermark, and
+	 * only one in ACK_RAISE_EVERY does; anything this misses (those, and
+	 * a race with another member's ack) the next scan, ringd or close
+	 * raises. */
+	if (++c->acks_unraised >= ACK_RAISE_EVERY && pos <= ring_load_relaxed(&c->g->committed)) {
+		c->acks_unraised = 0;
 		ringi_group_raise_committed(c->g, ringi_group_watermark(c->g));
+	}
 	return 0;
 }
 
@@ -797,7 +854,7 @@ int ring_consumer_nack(struct ring_consumer *c, uint64_t pos, uint64_t delay_ns)
 	if (!ring_cas_acq_rel(&e->meta, &meta,
 			      ringi_inflight_make(RING_INFLIGHT_RELEASED, c->member,
 						  ringi_inflight_deliveries(meta),
-						  delay_ns ? deadline_after(delay_ns) : 0)))
+						  delay_ns ? deadline_after(c, delay_ns) : 0)))
 		return -ENOENT;
 	c->next_scan_ns = 0;
 	return 0;
@@ -827,7 +884,7 @@ static void adopt_slot(struct ring_consumer *c)
 			 * yet is made due like a delivery: no scan would ever
 			 * judge it (its slot is ours now, and alive), and a
 			 * duplicate is better than a record stuck for ever. */
-			if (settle_orphan(c, i, meta, ringi_now_ns()) == 0)
+			if (settle_orphan(c, i, meta, now_ns(c)) == 0)
 				continue;
 		} else if (st == RING_INFLIGHT_RELEASED) {
 			continue;	/* due by its own deadline */
@@ -940,6 +997,7 @@ int ring_consumer_open(struct ring_topic *t, const char *group,
 		return -ENOMEM;
 	}
 	c->topic = t;
+	ringi_clock_init(&c->mono, CLOCK_MONOTONIC);
 	c->flags = cfg.flags;
 	c->reset = cfg.reset;
 	c->auto_commit_ns = cfg.auto_commit_interval_ns ? cfg.auto_commit_interval_ns
@@ -1022,8 +1080,12 @@ int ring_consumer_next(struct ring_consumer *c, struct ring_record *ret, int64_t
 		c->pending_rc = 0;
 		return rc;
 	}
-	rc = c->mode == RING_GROUP_EXCLUSIVE ? exclusive_next(c, &rec, timeout_ns)
-					     : shared_next(c, &rec, timeout_ns);
+	if (c->mode == RING_GROUP_EXCLUSIVE) {
+		rc = exclusive_next(c, &rec, timeout_ns, false);
+		exclusive_stats_flush(c);
+	} else {
+		rc = shared_next(c, &rec, timeout_ns);
+	}
 	if (rc == 0)
 		*ret = rec;
 	return rc;
@@ -1037,12 +1099,37 @@ int ring_consumer_poll(struct ring_consumer *c, ring_record_fn fn, void *arg, un
 	int rc;
 
 	ring_validate_or_return(c && fn && max_count > 0, -EINVAL);
-	rc = ring_consumer_next(c, &rec, timeout_ns);
-	while (rc == 0) {
-		n++;
-		if (fn(&rec, arg) != 0 || n == max_count)
-			break;
-		rc = ring_consumer_next(c, &rec, 0);
+	if (c->mode == RING_GROUP_EXCLUSIVE && !c->pending_rc) {
+		/* The owner's checks once, then record after record: straight
+		 * from the ring while it has them, else the general path. */
+		rc = exclusive_next(c, &rec, timeout_ns, false);
+		while (rc == 0) {
+			uint64_t span;
+
+			n++;
+			if (fn(&rec, arg) != 0 || n == max_count)
+				break;
+			if (read_ring(c, c->pos, &rec, &span) == 1) {
+				exclusive_delivered(c, &rec);
+				RING_CRASH_POINT("group.exclusive.after_read");
+				continue;
+			}
+			rc = exclusive_next(c, &rec, 0, true);
+		}
+		exclusive_stats_flush(c);
+	} else {
+		rc = ring_consumer_next(c, &rec, timeout_ns);
+		while (rc == 0) {
+			n++;
+			if (fn(&rec, arg) != 0 || n == max_count)
+				break;
+			if (n % POLL_CLOCK_EVERY == 1) {
+				c->now = ringi_clock_now(&c->mono);
+				c->now_cached = true;
+			}
+			rc = ring_consumer_next(c, &rec, 0);
+		}
+		c->now_cached = false;
 	}
 	/* An error after the first record (a loss to -ERANGE, say) must not
 	 * vanish behind the count: the next call returns it. */

@@ -259,6 +259,15 @@ int ring_group_stat(struct ring_topic *t, unsigned index, struct ring_group_stat
 	s.mode = g->mode;
 	/* Statistics: relaxed reads, each exact, not mutually consistent. */
 	s.committed_pos = ring_load_relaxed(&g->committed);
+	/* Members raise a shared group's watermark on some acks only
+	 * (consumer.c, ACK_RAISE_EVERY): report where it is, without
+	 * writing it (stat may not own the group). */
+	if (g->mode == RING_GROUP_SHARED) {
+		uint64_t w = ringi_group_watermark(g);
+
+		if (w > s.committed_pos)
+			s.committed_pos = w;
+	}
 	s.next_pos = ring_load_relaxed(&g->next);
 	tail = ring_load_relaxed(&t->ctl->tail.pos);
 	s.lag_bytes = tail > s.committed_pos ? tail - s.committed_pos : 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "libring.h"
 #include "layout.h"
@@ -149,6 +150,20 @@ uint64_t ringi_position_for_time(struct ring_topic *t, uint64_t ts_ns);
 uint64_t ringi_now_ns(void);		/* CLOCK_MONOTONIC */
 uint64_t ringi_realtime_ns(void);	/* CLOCK_REALTIME */
 
+/* A clock read through the TSC between anchors (clock.c), for what reads
+ * the time on every record: a producer's timestamps (CLOCK_REALTIME), a
+ * group member's deadlines (CLOCK_MONOTONIC). One state per thread. */
+struct ringi_clock {
+	uint64_t tsc, ns;	/* the last anchor */
+	uint64_t mult;		/* ns per tick, 32.32 fixed point; 0: not calibrated */
+	clockid_t id;
+	bool enabled;		/* the kernel keeps time with the TSC */
+};
+
+void ringi_clock_init(struct ringi_clock *c, clockid_t id);
+/* The clock's time within about a microsecond, in a few ns. */
+uint64_t ringi_clock_now(struct ringi_clock *c);
+
 /* ---- process liveness (liveness.c) ---- */
 
 /* pid | (start ticks & 0xffffffff) << 32 for this process or thread. */
@@ -174,8 +189,9 @@ void ringi_wait_slice(struct ring_futex_line *f, bool (*ready)(void *), void *ar
 #define RING_WAIT_MANY_MAX 128u
 void ringi_wait_many(struct ring_futex_line *const *lines, unsigned n, bool (*ready)(void *),
 		     void *arg, uint64_t timeout_ns);
-/* Wake every sleeper on @f; free (one load) when nobody sleeps. */
-void ringi_wake_all(struct ring_futex_line *f);
+/* Wake every sleeper on @f; free (one load) when nobody sleeps. Returns
+ * how many were registered as sleepers when it looked. */
+unsigned ringi_wake_all(struct ring_futex_line *f);
 
 /* How long to spin before sleeping, and the longest single sleep: waiters
  * wake at least this often to run the housekeeping a dead peer needs. */

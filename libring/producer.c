@@ -24,6 +24,7 @@ struct ring_producer {
 	bool claim_open;
 	uint64_t claim_pos;	/* the open claim, to check what commit is given */
 	uint64_t claim_word;
+	struct ringi_clock clock;	/* record timestamps (clock.c) */
 };
 
 /*
@@ -82,6 +83,7 @@ int ring_producer_open(struct ring_topic *t, struct ring_producer **ret_producer
 	p->topic = t;
 	p->slot = &t->ctl->producers[index];
 	p->slot_index = index;
+	ringi_clock_init(&p->clock, CLOCK_REALTIME);
 	*ret_producer = p;
 	return 0;
 }
@@ -221,6 +223,29 @@ static void header_fill(struct ring_record_header *h, uint32_t type, uint64_t ts
 	h->crc32c = 0;
 }
 
+/*
+ * Claim a record of @len payload bytes and fill its header: the clock is
+ * read before the claim, because between the header CAS and the commit a
+ * reader may be polling the header's line, and every moment the line is
+ * ours then saves it a trip back. Shared by reserve and publish, so that
+ * publish needs no call through the exported reserve/commit (which, being
+ * interposable in the shared library, would go through the PLT).
+ */
+static int claim_record(struct ring_producer *p, uint32_t type, size_t len, int64_t timeout_ns,
+			uint64_t *ret_pos, uint64_t *ret_word)
+{
+	uint64_t ts;
+	int rc;
+
+	if (len > p->topic->max_record)
+		return -EMSGSIZE;
+	ts = ringi_clock_now(&p->clock);
+	rc = claim(p, ring_record_span(len), timeout_ns, ret_pos, ret_word);
+	if (rc == 0)
+		header_fill(ringi_header_at(p->topic, *ret_pos), type, ts);
+	return rc;
+}
+
 int ring_producer_reserve(struct ring_producer *p, uint32_t type, size_t len, int64_t timeout_ns,
 			  struct ring_claim *ret_claim)
 {
@@ -228,12 +253,9 @@ int ring_producer_reserve(struct ring_producer *p, uint32_t type, size_t len, in
 	int rc;
 
 	ring_validate_or_return(p && ret_claim && !p->claim_open, -EINVAL);
-	if (len > p->topic->max_record)
-		return -EMSGSIZE;
-	rc = claim(p, ring_record_span(len), timeout_ns, &pos, &word);
+	rc = claim_record(p, type, len, timeout_ns, &pos, &word);
 	if (rc < 0)
 		return rc;
-	header_fill(ringi_header_at(p->topic, pos), type, ringi_realtime_ns());
 	p->claim_open = true;
 	p->claim_pos = pos;
 	p->claim_word = word;
@@ -305,25 +327,30 @@ int ring_producer_abort(struct ring_producer *p, const struct ring_claim *c)
 int ring_producer_publish(struct ring_producer *p, uint32_t type, const void *data, size_t len,
 			  int64_t timeout_ns, uint64_t *ret_position)
 {
-	struct ring_claim c;
+	uint64_t pos, word;
+	void *payload;
 	int rc;
 
-	ring_validate_or_return(data || len == 0, -EINVAL);
-	rc = ring_producer_reserve(p, type, len, timeout_ns, &c);
+	ring_validate_or_return(p && !p->claim_open && (data || len == 0), -EINVAL);
+	/* No claim is handed out: nothing else can see or close it, so the
+	 * bookkeeping of reserve (claim_open, claim_pos) is not needed. */
+	rc = claim_record(p, type, len, timeout_ns, &pos, &word);
 	if (rc < 0)
 		return rc;
+	payload = ringi_header_at(p->topic, pos) + 1;
 #if RING_CRASH_POINTS
-	memcpy(c.payload, data, len / 2);
+	memcpy(payload, data, len / 2);
 	RING_CRASH_POINT("producer.mid_payload");
-	memcpy((uint8_t *)c.payload + len / 2, (const uint8_t *)data + len / 2, len - len / 2);
+	memcpy((uint8_t *)payload + len / 2, (const uint8_t *)data + len / 2, len - len / 2);
 #else
 	if (len)
-		memcpy(c.payload, data, len);
+		memcpy(payload, data, len);
 #endif
-	rc = ring_producer_commit(p, &c);
-	if (rc == 0 && ret_position)
-		*ret_position = c.position;
-	return rc;
+	if (!commit_word(p, pos, word, (uint32_t)len))
+		return -ETIMEDOUT;
+	if (ret_position)
+		*ret_position = pos;
+	return 0;
 }
 
 int ring_producer_publish_batch(struct ring_producer *p, const struct ring_message *m,
@@ -345,7 +372,9 @@ int ring_producer_publish_batch(struct ring_producer *p, const struct ring_messa
 		return -EMSGSIZE;
 
 	/* One claim for the whole batch: its first header holds
-	 * CLAIMED(span), so a repair skips the batch whole. */
+	 * CLAIMED(span), so a repair skips the batch whole. The clock
+	 * first, as in ring_producer_reserve(). */
+	ts = ringi_clock_now(&p->clock);
 	int rc = claim(p, span, timeout_ns, &pos, &word);
 
 	if (rc < 0)
@@ -353,7 +382,6 @@ int ring_producer_publish_batch(struct ring_producer *p, const struct ring_messa
 	p->claim_open = true;
 	p->claim_pos = pos;
 	p->claim_word = word;
-	ts = ringi_realtime_ns();
 	at = pos + ring_record_span(m[0].len);
 	for (unsigned i = 1; i < count; i++) {
 		struct ring_record_header *h = ringi_header_at(t, at);

@@ -19,7 +19,7 @@ struct ring_reader {
 	uint32_t flags;
 	struct ring_gating_slot *gate;	/* NULL for an ordinary reader */
 	uint64_t gate_pos;		/* last position published in gate */
-	uint64_t tail_seen;		/* a tail this reader has loaded (C3) */
+	uint64_t limit_seen;		/* a limit this reader has loaded (C3) */
 	uint8_t *buf;			/* ordinary readers' copies, max_record bytes */
 	bool overflow_pending;		/* overtaken after poll delivered some records */
 };
@@ -254,16 +254,19 @@ static int read_one(struct ring_reader *r, struct ring_record *rec)
 		uint64_t pos = r->pos, w, span;
 		struct ring_record_header *h = ringi_header_at(t, pos);
 
-		/* Nothing at or past the tail to read yet, and its bytes may
-		 * still be being zeroed for this lap: look only below it.
-		 * C3 (acquire) pairs with P1 (the release half of the tail
-		 * CAS) in producer.c: the claimer of any position below the
-		 * tail had seen the limit (P0) raised after those bytes were
-		 * zeroed (M3), so reading them races with no cleaning. Cached:
-		 * the tail line is the producers' busiest. */
-		if (pos >= r->tail_seen) {
-			r->tail_seen = ring_load_acquire(&ctl->tail.pos);
-			if (pos >= r->tail_seen)
+		/* The bytes of a position at or past the limit may be being
+		 * zeroed for this lap right now: look only below it. C3
+		 * (acquire) pairs with M3 in maintain.c: the bytes of every
+		 * position below the limit were zeroed for its lap before the
+		 * limit was raised past it, so reading its word races with no
+		 * cleaning; what it holds is zero, or a word a producer of
+		 * this lap put there by CAS (P2, P3). Cached: the limit moves
+		 * once per half ring. (Checking the tail instead would do as
+		 * well but cost a cache miss per record, on the line every
+		 * producer writes, and steal it from them.) */
+		if (pos >= r->limit_seen) {
+			r->limit_seen = ring_load_acquire(&ctl->limit.pos);
+			if (pos >= r->limit_seen)
 				return -EAGAIN;
 		}
 		/* C1: a gating reader's word is held from reuse, an ordinary

@@ -188,10 +188,9 @@ int bench_durable(const struct bench_opts *o, struct bench_report *ret_report)
 		.fsync_policy = o->fsync_policy >= 0 ? (uint32_t)o->fsync_policy : RING_FSYNC_ALWAYS,
 	};
 	struct du_phase *one = NULL, *many = NULL;
-	struct ring_topic *topic = NULL;
-	struct bench_ringd d = { 0 };
+	struct bench_session sess = { 0 };
+	const struct disk_result *disk = &sess.disk;
 	struct du_shared *s = NULL;
-	struct disk_result disk;
 	struct bench_report r;
 	const struct du_phase *res;
 	int rc;
@@ -214,18 +213,9 @@ int bench_durable(const struct bench_opts *o, struct bench_report *ret_report)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = bench_persistent_create(o->data_dir, &cfg, &topic);
-	if (rc < 0)
-		goto out;
-	/* Only the fdatasync figures matter here: keep the bandwidth part
-	 * short, and take enough syncs for a p99. */
-	rc = bench_disk_measure(bench_run_data_dir(), 0.5, 200, &disk);
-	if (rc < 0)
-		goto out;
-	rc = bench_ringd_start(o, bench_run_data_dir(), &d);
-	if (rc < 0)
-		goto out;
-	rc = bench_ringd_wait_served(&d, topic, UINT64_C(10000000000));
+	/* Only the fdatasync figures of the disk floor matter here: keep the
+	 * bandwidth part short, and take enough syncs for a p99. */
+	rc = bench_session_open(o, &cfg, 0.5, 200, &sess);
 	if (rc < 0)
 		goto out;
 	s->size = o->size;
@@ -242,33 +232,25 @@ int bench_durable(const struct bench_opts *o, struct bench_report *ret_report)
 		goto out;
 	if (o->producers == 1)
 		*one = *many;
-	rc = bench_ringd_stop(&d);
+	rc = bench_session_stop_ringd(&sess);
 	if (rc < 0)
 		goto out;
 
 	res = many;
-	r.has_latency = res->hist.count > 0;
-	r.samples = res->hist.count;
-	r.p50_ns = hist_percentile(&res->hist, 50);
-	r.p99_ns = hist_percentile(&res->hist, 99);
-	r.p999_ns = hist_percentile(&res->hist, 99.9);
-	r.p9999_ns = hist_percentile(&res->hist, 99.99);
-	r.max_ns = res->hist.max;
-	r.min_ns = res->hist.min;
-	r.mean_ns = hist_mean(&res->hist);
+	bench_report_hist(&r, &res->hist);
 	r.msgs_per_sec = res->msgs_per_sec;
 	r.bytes_per_sec = res->msgs_per_sec * o->size;
 	bench_report_extra(&r, "p50_ratio_to_fdatasync",
-			   disk.fdatasync_p50_ns ? (double)r.p50_ns / disk.fdatasync_p50_ns : -1, 3);
+			   disk->fdatasync_p50_ns ? (double)r.p50_ns / disk->fdatasync_p50_ns : -1, 3);
 	bench_report_extra(&r, "p50_ratio_to_append_sync",
-			   disk.append_sync_p50_ns ? (double)r.p50_ns / disk.append_sync_p50_ns : -1,
+			   disk->append_sync_p50_ns ? (double)r.p50_ns / disk->append_sync_p50_ns : -1,
 			   3);
 	bench_report_extra(&r, "one_producer_msgs_per_sec", one->msgs_per_sec, 0);
 	bench_report_extra(&r, "one_producer_p50_ns", (double)hist_percentile(&one->hist, 50), 0);
 	bench_report_extra(&r, "one_producer_p99_ns", (double)hist_percentile(&one->hist, 99), 0);
 	bench_report_extra(&r, "throughput_ratio_to_one_producer",
 			   one->msgs_per_sec > 0 ? res->msgs_per_sec / one->msgs_per_sec : -1, 3);
-	bench_disk_report(&r, &disk);
+	bench_disk_report(&r, disk);
 	(void)snprintf(r.notes, sizeof(r.notes),
 		       "  fsync %s; latency = publish + ring_topic_wait_durable, per record, "
 		       "%llu samples;\n  %llu waits timed out; the one-producer figures are %s\n",
@@ -279,10 +261,7 @@ int bench_durable(const struct bench_opts *o, struct bench_report *ret_report)
 	*ret_report = r;
 	rc = 0;
 out:
-	if (d.pid > 0)
-		(void)bench_ringd_stop(&d);
-	topic = ring_topic_close(topic);
-	bench_persistent_cleanup(o->data_dir);
+	bench_session_close(&sess);
 	if (s)
 		bench_shared_free(s, sizeof(*s));
 	free(one);

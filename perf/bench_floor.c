@@ -7,12 +7,22 @@
  *    memory (ping-pong). Half the round trip is the least time any
  *    shared-memory message can take from one CPU to the other; the ring's
  *    one-way latency is compared with it.
- *  - memcpy bandwidth: 64 KiB copies over 64 MiB areas (memory-bound), and
- *    64 KiB copies from one hot buffer into an area the size of the ring
- *    (what a producer copying into a cache-resident ring does at best).
+ *  - a message of the run's size bounced the same way through plain
+ *    shared memory, without the ring (the writer copies the payload and
+ *    then stores a sequence word with release; the other side polls the
+ *    word and copies the payload out). A 64-byte payload with the ring's
+ *    24-byte header spans two cache lines, so this is what moving the
+ *    bytes alone costs; what the ring adds is the rest.
+ *  - memcpy bandwidth: 64 KiB copies from one hot buffer into an area the
+ *    size of the ring (what a producer copying into a cache-resident ring
+ *    does at best: the figure records are compared with), and 64 KiB
+ *    copies over 64 MiB areas (memory-bound, for reference).
  *
  * The spin loops have no pause instruction: the ring's busy-polling reader
- * has none either, and both sides are pinned to CPUs of their own.
+ * has none either, and both sides are pinned to CPUs of their own. They
+ * look at the clock for their deadline only every 65536th turn, never on
+ * the first: a clock read there would delay noticing a message that
+ * arrives during it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,7 +76,7 @@ static int ping(void *arg)
 		/* Pairs with pong's acquire: the stamp travels with seq. */
 		bench_store_release(&pp->seq, 2 * k - 1);
 		for (unsigned i = 0; bench_load_acquire(&pp->seq) != 2 * k; i++) {
-			if ((i & 0xffff) == 0 && bench_ticks() > hard_end) {
+			if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end) {
 				bench_err("floor: no answer from the pong process");
 				return -ETIMEDOUT;
 			}
@@ -102,7 +112,7 @@ static int pong(void *arg)
 		uint64_t seq, stamp, t;
 
 		for (unsigned i = 0; (seq = bench_load_acquire(&pp->seq)) == last; i++) {
-			if ((i & 0xffff) == 0 && bench_ticks() > hard_end) {
+			if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end) {
 				bench_err("floor: no message from the ping process");
 				return -ETIMEDOUT;
 			}
@@ -120,6 +130,183 @@ static int pong(void *arg)
 			hist_record(&pp->stamped, bench_ticks_to_ns(t - stamp));
 	}
 }
+
+/* ---- the message floor ---- */
+
+#define MSG_AREA_BYTES (UINT64_C(4) << 20)
+#define MSG_HEADER_BYTES 24u	/* as the ring's record header */
+
+struct msgpong {
+	alignas(BENCH_CACHELINE) uint64_t pong_ready;
+	uint64_t round_trips;
+	uint32_t size, stride;
+	uint64_t warm_ticks, run_ticks, hard_deadline_ns;
+	struct bench_hist one_way;	/* ping's: half round trip */
+	uint8_t *to_pong, *to_ping;	/* MSG_AREA_BYTES each, shared */
+};
+
+static void msg_send(const struct msgpong *m, uint8_t *area, uint64_t *pos, uint64_t seq,
+		     const uint8_t *src)
+{
+	memcpy(area + *pos + MSG_HEADER_BYTES, src, m->size);
+	/* Pairs with msg_recv()'s acquire: the payload travels with seq. */
+	bench_store_release((uint64_t *)(void *)(area + *pos), seq);
+	*pos += m->stride;
+	if (*pos + m->stride > MSG_AREA_BYTES)
+		*pos = 0;
+}
+
+static int msg_recv(const struct msgpong *m, uint8_t *area, uint64_t *pos, uint64_t seq,
+		    uint8_t *dst, uint64_t hard_end)
+{
+	const uint64_t *w = (const uint64_t *)(void *)(area + *pos);
+
+	for (unsigned i = 0; bench_load_acquire(w) != seq; i++) {
+		if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end)
+			return -ETIMEDOUT;
+		bench_spin_turn();
+	}
+	memcpy(dst, area + *pos + MSG_HEADER_BYTES, m->size);
+	*pos += m->stride;
+	if (*pos + m->stride > MSG_AREA_BYTES)
+		*pos = 0;
+	return 0;
+}
+
+static int msg_ping(void *arg)
+{
+	struct msgpong *m = arg;
+	uint8_t *buf = malloc(m->size + 8);
+	uint64_t a = 0, b = 0, start, warm_end, end, hard_end;
+	int rc = bench_pin(0);
+
+	if (!buf || rc < 0) {
+		free(buf);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	memset(buf, 0x6b, m->size + 8);
+	if (bench_wait_flag(&m->pong_ready, m->hard_deadline_ns) < 0) {
+		free(buf);
+		return -ETIMEDOUT;
+	}
+	hard_end = bench_deadline_ticks(m->hard_deadline_ns);
+	start = bench_ticks();
+	warm_end = start + m->warm_ticks;
+	end = warm_end + m->run_ticks;
+	for (uint64_t seq = 1;; seq++) {
+		uint64_t t0 = bench_ticks(), t1;
+
+		msg_send(m, m->to_pong, &a, seq, buf);
+		rc = msg_recv(m, m->to_ping, &b, seq, buf, hard_end);
+		if (rc < 0) {
+			bench_err("floor: no answer from the message pong process");
+			break;
+		}
+		t1 = bench_ticks();
+		if (t0 >= warm_end) {
+			hist_record(&m->one_way, bench_ticks_to_ns(t1 - t0) / 2);
+			m->round_trips++;
+		}
+		if (t1 >= end) {
+			/* The stop: a sequence number pong never echoes. */
+			msg_send(m, m->to_pong, &a, UINT64_MAX, buf);
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+static int msg_pong(void *arg)
+{
+	struct msgpong *m = arg;
+	uint8_t *buf = malloc(m->size + 8);
+	uint64_t a = 0, b = 0, hard_end;
+	int rc = bench_pin(1);
+
+	if (!buf || rc < 0) {
+		free(buf);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	hard_end = bench_deadline_ticks(m->hard_deadline_ns);
+	bench_store_release(&m->pong_ready, 1);
+	for (uint64_t seq = 1;; seq++) {
+		const uint64_t *w = (const uint64_t *)(void *)(m->to_pong + a);
+
+		/* The stop is UINT64_MAX where seq was expected. */
+		for (unsigned i = 0;; i++) {
+			uint64_t v = bench_load_acquire(w);
+
+			if (v == UINT64_MAX) {
+				free(buf);
+				return 0;
+			}
+			if (v == seq)
+				break;
+			if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end) {
+				bench_err("floor: no message from the message ping process");
+				free(buf);
+				return -ETIMEDOUT;
+			}
+			bench_spin_turn();
+		}
+		rc = msg_recv(m, m->to_pong, &a, seq, buf, hard_end);
+		if (rc < 0)
+			break;
+		msg_send(m, m->to_ping, &b, seq, buf);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Half the round trip of a @size-byte message through plain shared memory. */
+static int msg_floor_measure(uint32_t size, double seconds, struct floor_result *fr)
+{
+	struct msgpong *m = bench_shared_alloc(sizeof(*m));
+	uint8_t *areas = bench_shared_alloc(2 * MSG_AREA_BYTES);
+	double warm = bench_warm_seconds(seconds, 0.01, 0.1);
+	pid_t pids[2] = { -1, -1 };
+	int rc = -ENOMEM;
+
+	if (!m || !areas) {
+		bench_err("floor: shared memory: %s", strerror(ENOMEM));
+		goto out;
+	}
+	m->size = size;
+	m->stride = (uint32_t)((MSG_HEADER_BYTES + size + 7) / 8 * 8);
+	if (m->stride * 2 > MSG_AREA_BYTES) {
+		rc = 0;		/* too large to bounce here: no figure */
+		goto out;
+	}
+	m->to_pong = areas;
+	m->to_ping = areas + MSG_AREA_BYTES;
+	hist_init(&m->one_way);
+	m->warm_ticks = bench_ns_to_ticks((uint64_t)(warm * 1e9));
+	m->run_ticks = bench_ns_to_ticks((uint64_t)(seconds * 1e9));
+	m->hard_deadline_ns = bench_mono_ns() + (uint64_t)((warm + seconds + 10) * 1e9);
+	rc = bench_spawn(msg_pong, m, &pids[1]);
+	if (rc == 0)
+		rc = bench_spawn(msg_ping, m, &pids[0]);
+	if (rc < 0) {
+		bench_err("floor: fork: %s", strerror(-rc));
+		bench_kill_children(pids, 2);
+		goto out;
+	}
+	rc = bench_wait_children(pids, 2, (uint64_t)((warm + seconds + 15) * 1e9),
+				 "floor message ping-pong");
+	if (rc < 0)
+		goto out;
+	fr->msg_size = size;
+	fr->msg_one_way_p50_ns = hist_percentile(&m->one_way, 50);
+	fr->msg_one_way_p99_ns = hist_percentile(&m->one_way, 99);
+	fr->msg_round_trips = m->round_trips;
+out:
+	bench_shared_free(m, sizeof(*m));
+	bench_shared_free(areas, 2 * MSG_AREA_BYTES);
+	return rc;
+}
+
+/* ---- memcpy ---- */
 
 struct memcpy_run {
 	double seconds;
@@ -204,7 +391,7 @@ double bench_floor_memcpy_seconds(double seconds)
 	return s < 0.05 ? 0.05 : s > 0.5 ? 0.5 : s;
 }
 
-int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
+int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds, uint32_t msg_size,
 			double memcpy_seconds, struct floor_result *ret_floor)
 {
 	struct pingpong *pp = bench_shared_alloc(sizeof(*pp));
@@ -245,6 +432,12 @@ int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
 		goto out;
 	}
 
+	if (msg_size) {
+		rc = msg_floor_measure(msg_size, pingpong_seconds / 2, &fr);
+		if (rc < 0)
+			goto out;
+	}
+
 	m->seconds = memcpy_seconds;
 	m->cached_area = o->capacity ? o->capacity : (4u << 20);
 	rc = bench_spawn(memcpy_child, m, &pids[0]);
@@ -267,9 +460,9 @@ int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
 	fr.one_way_mean_ns = hist_mean(&pp->one_way);
 	fr.stamped_p50_ns = hist_percentile(&pp->stamped, 50);
 	fr.stamped_p99_ns = hist_percentile(&pp->stamped, 99);
-	fr.memcpy_bytes_per_sec = m->bytes_per_sec;
-	fr.memcpy_cached_bytes_per_sec = m->cached_bytes_per_sec;
-	fr.memcpy_cached_area_bytes = m->cached_area;
+	fr.memcpy_bytes_per_sec = m->cached_bytes_per_sec;
+	fr.memcpy_dram_bytes_per_sec = m->bytes_per_sec;
+	fr.memcpy_area_bytes = m->cached_area;
 	fr.cpu_a = pp->cpu_a;
 	fr.cpu_b = pp->cpu_b;
 	*ret_floor = fr;
@@ -295,11 +488,11 @@ int bench_floor(const struct bench_opts *o, struct bench_report *ret_report)
 		mseconds = 0.05;
 	if (mseconds > 1.0)
 		mseconds = 1.0;
-	rc = bench_floor_measure(o, o->seconds, mseconds, &r.floor);
+	rc = bench_floor_measure(o, o->seconds, o->size <= 65536 ? o->size : 0, mseconds, &r.floor);
 	if (rc < 0)
 		return rc;
 	r.has_floor = true;
-	r.capacity = r.floor.memcpy_cached_area_bytes;
+	r.capacity = r.floor.memcpy_area_bytes;
 	/* The floor's own distribution fills the latency fields. */
 	r.has_latency = true;
 	r.samples = r.floor.round_trips;

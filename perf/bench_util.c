@@ -395,6 +395,105 @@ int bench_wait_count(const uint64_t *counter, uint64_t want, uint64_t deadline_n
 	}
 }
 
+/* ---- the phases of a run ---- */
+
+void bench_phase_init(struct bench_phase *ph, double run_seconds)
+{
+	ph->measure = ph->stop = ph->ready = ph->go = 0;
+	ph->hard_deadline_ns = bench_mono_ns() + (uint64_t)((run_seconds + 30) * 1e9);
+}
+
+int bench_phase_ready(struct bench_phase *ph, const char *what)
+{
+	int rc;
+
+	(void)bench_fetch_add(&ph->ready, 1);
+	rc = bench_wait_flag(&ph->go, ph->hard_deadline_ns);
+	if (rc < 0)
+		bench_err("%s: no start signal", what);
+	return rc;
+}
+
+int bench_phase_start(struct bench_phase *ph, pid_t *pids, unsigned n, double warm_seconds,
+		      const char *what)
+{
+	int rc;
+
+	rc = bench_wait_count(&ph->ready, n, bench_mono_ns() + UINT64_C(10000000000), pids, n,
+			      what);
+	if (rc == 0) {
+		bench_store_release(&ph->go, 1);
+		rc = bench_sleep_until(bench_mono_ns() + (uint64_t)(warm_seconds * 1e9), pids, n);
+	}
+	if (rc < 0) {
+		bench_store_release(&ph->stop, 1);
+		bench_kill_children(pids, n);
+		return rc;
+	}
+	bench_store_release(&ph->measure, 1);
+	return 0;
+}
+
+void bench_phase_stop(struct bench_phase *ph)
+{
+	bench_store_release(&ph->stop, 1);
+}
+
+int bench_phase_run(struct bench_phase *ph, pid_t *pids, unsigned n, double warm_seconds,
+		    double seconds, const char *what)
+{
+	int rc = bench_phase_start(ph, pids, n, warm_seconds, what);
+
+	if (rc < 0)
+		return rc;
+	rc = bench_sleep_until(bench_mono_ns() + (uint64_t)(seconds * 1e9), pids, n);
+	bench_phase_stop(ph);
+	if (rc < 0)
+		bench_kill_children(pids, n);
+	return rc;
+}
+
+double bench_warm_seconds(double seconds, double lo, double hi)
+{
+	double w = seconds / 10;
+
+	return w < lo ? lo : w > hi ? hi : w;
+}
+
+double bench_window_close(struct bench_window *w, uint64_t count, uint64_t *ret_in_window)
+{
+	w->end_ns = bench_mono_ns();
+	if (!w->open) {
+		w->count0 = count;
+		w->start_ns = w->end_ns;
+	}
+	if (ret_in_window)
+		*ret_in_window = count - w->count0;
+	if (w->end_ns <= w->start_ns)
+		return 0;
+	return (double)(count - w->count0) * 1e9 / (double)(w->end_ns - w->start_ns);
+}
+
+int bench_open_producer(const char *data_dir, const char *name, struct ring_topic **ret_topic,
+			struct ring_producer **ret_producer, const char *what)
+{
+	struct ring_topic *t = NULL;
+	int rc = ring_topic_open(data_dir, name, &t);
+
+	if (rc < 0) {
+		bench_err("%s: ring_topic_open(%s): %s", what, name, ring_strerror(rc));
+		return rc;
+	}
+	rc = ring_producer_open(t, ret_producer);
+	if (rc < 0) {
+		bench_err("%s: ring_producer_open: %s", what, ring_strerror(rc));
+		(void)ring_topic_close(t);
+		return rc;
+	}
+	*ret_topic = t;
+	return 0;
+}
+
 /* ---- topics ---- */
 
 static char topic_name[64];
@@ -646,8 +745,21 @@ void bench_report_init(struct bench_report *r, const struct bench_opts *o, const
 	r->bytes_per_sec = -1;
 	r->deliveries_per_sec = -1;
 	r->memcpy_ratio = -1;
-	r->memcpy_cached_ratio = -1;
+	r->memcpy_dram_ratio = -1;
 	(void)snprintf(r->mode, sizeof(r->mode), "%uP%uC", o->producers, o->readers);
+}
+
+void bench_report_hist(struct bench_report *r, const struct bench_hist *h)
+{
+	r->has_latency = h->count > 0;
+	r->samples = h->count;
+	r->p50_ns = hist_percentile(h, 50);
+	r->p99_ns = hist_percentile(h, 99);
+	r->p999_ns = hist_percentile(h, 99.9);
+	r->p9999_ns = hist_percentile(h, 99.99);
+	r->max_ns = h->count ? h->max : 0;
+	r->min_ns = h->count ? h->min : 0;
+	r->mean_ns = hist_mean(h);
 }
 
 void bench_report_extra(struct bench_report *r, const char *key, double value, int decimals)
@@ -668,8 +780,8 @@ void bench_report_ratios(struct bench_report *r)
 		return;
 	if (r->bytes_per_sec > 0 && r->floor.memcpy_bytes_per_sec > 0)
 		r->memcpy_ratio = r->bytes_per_sec / r->floor.memcpy_bytes_per_sec;
-	if (r->bytes_per_sec > 0 && r->floor.memcpy_cached_bytes_per_sec > 0)
-		r->memcpy_cached_ratio = r->bytes_per_sec / r->floor.memcpy_cached_bytes_per_sec;
+	if (r->bytes_per_sec > 0 && r->floor.memcpy_dram_bytes_per_sec > 0)
+		r->memcpy_dram_ratio = r->bytes_per_sec / r->floor.memcpy_dram_bytes_per_sec;
 }
 
 static double ratio(uint64_t a, uint64_t b)
@@ -798,10 +910,14 @@ void bench_report_json(FILE *f, const struct bench_report *r)
 	json_lat(&j, "one_way_p99_ns", fh, fl->one_way_p99_ns);
 	json_lat(&j, "one_way_p999_ns", fh, fl->one_way_p999_ns);
 	json_lat(&j, "one_way_max_ns", fh, fl->one_way_max_ns);
-	json_lat(&j, "stamped_one_way_p50_ns", fh, fl->stamped_p50_ns);
-	json_lat(&j, "stamped_one_way_p99_ns", fh, fl->stamped_p99_ns);
+	json_lat(&j, "stamped_one_way_p50_ns", fh && fl->stamped_p50_ns, fl->stamped_p50_ns);
+	json_lat(&j, "stamped_one_way_p99_ns", fh && fl->stamped_p50_ns, fl->stamped_p99_ns);
 	json_num(&j, "memcpy_bytes_per_sec", fh ? fl->memcpy_bytes_per_sec : -1, 0);
-	json_num(&j, "memcpy_cached_bytes_per_sec", fh ? fl->memcpy_cached_bytes_per_sec : -1, 0);
+	json_num(&j, "memcpy_dram_bytes_per_sec", fh ? fl->memcpy_dram_bytes_per_sec : -1, 0);
+	json_u64(&j, "memcpy_area_bytes", fh ? fl->memcpy_area_bytes : 0);
+	json_u64(&j, "msg_floor_size", fh ? fl->msg_size : 0);
+	json_lat(&j, "msg_floor_one_way_p50_ns", fh && fl->msg_size, fl->msg_one_way_p50_ns);
+	json_lat(&j, "msg_floor_one_way_p99_ns", fh && fl->msg_size, fl->msg_one_way_p99_ns);
 	json_num(&j, "p50_ratio_to_floor",
 		 lat && fh && strcmp(r->bench, "floor") ? ratio(r->p50_ns, fl->one_way_p50_ns) : -1,
 		 3);
@@ -811,8 +927,13 @@ void bench_report_json(FILE *f, const struct bench_report *r)
 	json_num(&j, "p99_ratio_to_floor_p50",
 		 lat && fh && strcmp(r->bench, "floor") ? ratio(r->p99_ns, fl->one_way_p50_ns) : -1,
 		 3);
+	json_num(&j, "p50_ratio_to_msg_floor",
+		 lat && fh && fl->msg_size && strcmp(r->bench, "floor")
+			 ? ratio(r->p50_ns, fl->msg_one_way_p50_ns)
+			 : -1,
+		 3);
 	json_num(&j, "memcpy_ratio", r->memcpy_ratio, 4);
-	json_num(&j, "memcpy_cached_ratio", r->memcpy_cached_ratio, 4);
+	json_num(&j, "memcpy_dram_ratio", r->memcpy_dram_ratio, 4);
 	for (unsigned i = 0; i < r->nextra; i++)
 		json_num(&j, r->extra[i].key, r->extra[i].value, r->extra[i].decimals);
 	json_str(&j, "clock", bench_use_tsc ? "tsc" : "monotonic");
@@ -860,10 +981,21 @@ void bench_report_print(FILE *f, const struct bench_report *r)
 			(unsigned long long)fl->one_way_p50_ns, (unsigned long long)fl->one_way_p99_ns,
 			(unsigned long long)fl->one_way_p999_ns,
 			(unsigned long long)fl->one_way_max_ns, (unsigned long long)fl->round_trips);
-		fprintf(f, "  stamped one-way        p50 %llu ns  p99 %llu ns  (receive - send stamp)\n",
-			(unsigned long long)fl->stamped_p50_ns, (unsigned long long)fl->stamped_p99_ns);
-		print_rate(f, "memcpy 64K/64M", fl->memcpy_bytes_per_sec, "B/s");
-		print_rate(f, "memcpy 64K in ring area", fl->memcpy_cached_bytes_per_sec, "B/s");
+		if (fl->stamped_p50_ns)
+			fprintf(f, "  stamped one-way        p50 %llu ns  p99 %llu ns  (receive - send "
+				   "stamp)\n",
+				(unsigned long long)fl->stamped_p50_ns,
+				(unsigned long long)fl->stamped_p99_ns);
+		if (fl->msg_size)
+			fprintf(f, "  %u B message one-way   p50 %llu ns  p99 %llu ns  (plain shared "
+				   "memory, no ring: half of %llu round trips)\n",
+				fl->msg_size, (unsigned long long)fl->msg_one_way_p50_ns,
+				(unsigned long long)fl->msg_one_way_p99_ns,
+				(unsigned long long)fl->msg_round_trips);
+		if (fl->memcpy_bytes_per_sec >= 0) {
+			print_rate(f, "memcpy 64K, ring area", fl->memcpy_bytes_per_sec, "B/s");
+			print_rate(f, "memcpy 64K, 64M (DRAM)", fl->memcpy_dram_bytes_per_sec, "B/s");
+		}
 	}
 	if (!strcmp(r->bench, "floor"))
 		return;
@@ -899,7 +1031,8 @@ void bench_report_print(FILE *f, const struct bench_report *r)
 				r->extra[i].value);
 	}
 	if (r->memcpy_ratio >= 0 && r->size >= 4096)
-		fprintf(f, "  ratio to memcpy        %.1f %% of 64K/64M, %.1f %% of ring-area copy\n",
-			100 * r->memcpy_ratio, 100 * r->memcpy_cached_ratio);
+		fprintf(f, "  ratio to memcpy        %.1f %% of the copy into a ring-sized area "
+			   "(%.1f %% of the DRAM-bound copy)\n",
+			100 * r->memcpy_ratio, 100 * r->memcpy_dram_ratio);
 	fputs(r->notes, f);
 }

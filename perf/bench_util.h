@@ -20,6 +20,7 @@
 
 struct ring_topic;
 struct ring_topic_config;
+struct ring_producer;
 
 #define BENCH_CACHELINE 64
 #define BENCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -237,6 +238,71 @@ int bench_wait_flag(const uint64_t *flag, uint64_t deadline_ns);
 int bench_wait_count(const uint64_t *counter, uint64_t want, uint64_t deadline_ns,
 		     pid_t *pids, unsigned n, const char *what);
 
+/* ---- the phases of a run ----
+ *
+ * Every mode with child processes runs the same way: the children open
+ * what they need and say so (`ready`), the parent lets them all start at
+ * once (`go`), then flips `measure` after a warm-up and `stop` after the
+ * measured time. Children read `measure` and `stop` on every turn of
+ * their loop; both live on one line that is written twice per run.
+ */
+struct bench_phase {
+	alignas(BENCH_CACHELINE) uint64_t measure;	/* warm-up is over */
+	uint64_t stop;					/* finish now */
+	alignas(BENCH_CACHELINE) uint64_t ready;	/* children set up */
+	uint64_t go;
+	uint64_t hard_deadline_ns;	/* no child waits past this */
+};
+
+/* Reset @ph for a run that may last @run_seconds, plus a margin. */
+void bench_phase_init(struct bench_phase *ph, double run_seconds);
+
+/* Child: count itself ready, then wait for `go`: 0 or -ETIMEDOUT. */
+int bench_phase_ready(struct bench_phase *ph, const char *what);
+
+/* Parent: wait until @n children are ready, let them go, and flip
+ * `measure` after @warm_seconds. On an error the children are killed.
+ * 0, or -errno (said on stderr). */
+int bench_phase_start(struct bench_phase *ph, pid_t *pids, unsigned n, double warm_seconds,
+		      const char *what);
+/* Parent: flip `stop`. The children are left to be reaped
+ * (bench_wait_children()). */
+void bench_phase_stop(struct bench_phase *ph);
+/* Both, with @seconds of measuring in between (sleeping, unless a child
+ * fails first or a terminating signal arrives). */
+int bench_phase_run(struct bench_phase *ph, pid_t *pids, unsigned n, double warm_seconds,
+		    double seconds, const char *what);
+
+/* The warm-up for a run of @seconds: a tenth of it, within [@lo, @hi]. */
+double bench_warm_seconds(double seconds, double lo, double hi);
+
+/* What a child counted in the measured window: bench_window_update() on
+ * every turn (cheap: one relaxed load until the window opens), then
+ * bench_window_close() once at the end. */
+struct bench_window {
+	bool open;
+	uint64_t count0;	/* the count when the window opened */
+	uint64_t start_ns, end_ns;
+};
+
+static inline void bench_window_update(struct bench_window *w, const struct bench_phase *ph,
+				       uint64_t count)
+{
+	if (BENCH_UNLIKELY(!w->open) && __atomic_load_n(&ph->measure, __ATOMIC_RELAXED)) {
+		w->open = true;
+		w->count0 = count;
+		w->start_ns = bench_mono_ns();
+	}
+}
+
+/* Close the window at @count; one that never opened is empty. Returns
+ * the count in the window per second (0 when empty). */
+double bench_window_close(struct bench_window *w, uint64_t count, uint64_t *ret_in_window);
+
+/* Open topic @name of @data_dir (NULL: ephemeral) and a producer on it. */
+int bench_open_producer(const char *data_dir, const char *name, struct ring_topic **ret_topic,
+			struct ring_producer **ret_producer, const char *what);
+
 /* Print "ring-bench: <what>: <message>" to stderr. */
 void bench_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -297,9 +363,18 @@ struct floor_result {
 	double one_way_mean_ns;
 	uint64_t stamped_p50_ns;	/* receive time - send stamp, across CPUs */
 	uint64_t stamped_p99_ns;
-	double memcpy_bytes_per_sec;	/* 64 KiB copies over 64 MiB areas */
-	double memcpy_cached_bytes_per_sec;	/* 64 KiB copies into a ring-sized area */
-	uint64_t memcpy_cached_area_bytes;
+	/* The same ping-pong with a message of msg_size payload bytes (and a
+	 * 24-byte header, as a record) through plain shared memory: what
+	 * moving those bytes costs without the ring. 0 when not measured. */
+	uint32_t msg_size;
+	uint64_t msg_round_trips;
+	uint64_t msg_one_way_p50_ns;
+	uint64_t msg_one_way_p99_ns;
+	/* 64 KiB copies from one hot buffer into an area of the ring's
+	 * capacity: the limit for records copied into a cache-resident ring. */
+	double memcpy_bytes_per_sec;
+	uint64_t memcpy_area_bytes;
+	double memcpy_dram_bytes_per_sec;	/* 64 KiB copies over 64 MiB areas */
 	int cpu_a, cpu_b;
 };
 
@@ -310,12 +385,14 @@ struct disk_result {
 	double buffered_bytes_per_sec;	/* 1 MiB buffered writes + the final fdatasync */
 	uint64_t direct_bytes, buffered_bytes;
 	uint64_t fdatasync_samples;
-	uint64_t fdatasync_p50_ns;	/* fdatasync after a 4 KiB append */
+	uint64_t fdatasync_p50_ns;	/* fdatasync after a buffered 4 KiB append */
 	uint64_t fdatasync_p99_ns;
 	uint64_t fdatasync_max_ns;
 	uint64_t append_sync_p50_ns;	/* the append and the fdatasync together */
 	uint64_t append_sync_p99_ns;
-	bool sync_direct;		/* the appends were O_DIRECT */
+	uint64_t direct_fdatasync_p50_ns;	/* after an O_DIRECT append; 0: none */
+	uint64_t direct_fdatasync_p99_ns;
+	uint64_t direct_append_sync_p50_ns;
 };
 
 /* Extra figures a mode reports beside the common ones (JSON keys). */
@@ -354,13 +431,15 @@ struct bench_report {
 	bool has_floor;
 	struct floor_result floor;
 	double memcpy_ratio;		/* bytes_per_sec / memcpy; < 0: none */
-	double memcpy_cached_ratio;
+	double memcpy_dram_ratio;	/* bytes_per_sec / memory-bound memcpy */
 
 	unsigned nextra;
 	struct bench_extra extra[BENCH_MAX_EXTRA];
 };
 
 void bench_report_init(struct bench_report *r, const struct bench_opts *o, const char *bench);
+/* Fill the latency fields (p50 ... max, samples) from @h. */
+void bench_report_hist(struct bench_report *r, const struct bench_hist *h);
 /* Add a figure under JSON key @key (printed too); ignored when full. */
 void bench_report_extra(struct bench_report *r, const char *key, double value, int decimals);
 /* Fill the ratios from the figures and the floor. */
@@ -374,7 +453,10 @@ void bench_report_print(FILE *f, const struct bench_report *r);
 
 /* Each returns 0 and fills @ret_report, or a negative errno after saying
  * what failed on stderr. */
-int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds,
+/* The floor: the cache-line ping-pong for @pingpong_seconds, the message
+ * ping-pong of @msg_size bytes (0: none) for half that, and memcpy for
+ * @memcpy_seconds. */
+int bench_floor_measure(const struct bench_opts *o, double pingpong_seconds, uint32_t msg_size,
 			double memcpy_seconds, struct floor_result *ret_floor);
 int bench_floor(const struct bench_opts *o, struct bench_report *ret_report);
 int bench_latency(const struct bench_opts *o, struct bench_report *ret_report);
@@ -397,7 +479,7 @@ int bench_disk_measure(const char *dir, double seconds, unsigned min_syncs,
 /* Add the disk figures to a report (JSON keys direct_bytes_per_sec, ...). */
 void bench_disk_report(struct bench_report *r, const struct disk_result *d);
 
-/* ---- ringd as a child (bench_persist.c) ---- */
+/* ---- ringd as a child, on a throw-away data directory (bench_ringd.c) ---- */
 
 struct bench_ringd {
 	pid_t pid;
@@ -417,14 +499,32 @@ int bench_ringd_wait_served(struct bench_ringd *d, struct ring_topic *topic, uin
 int bench_ringd_stop(struct bench_ringd *d);
 
 /*
- * A fresh persistent topic in @data_dir (named by bench_topic_name()),
- * whose ring and directory are removed by bench_persistent_cleanup().
+ * A fresh persistent topic in a new directory under @data_dir (named by
+ * bench_topic_name()), whose ring and directory are removed by
+ * bench_persistent_cleanup() (also at exit).
  */
 int bench_persistent_create(const char *data_dir, const struct ring_topic_config *cfg,
 			    struct ring_topic **ret_topic);
-void bench_persistent_cleanup(const char *data_dir);
+void bench_persistent_cleanup(void);
 /* The data directory bench_persistent_create() made (ringd's). */
 const char *bench_run_data_dir(void);
+
+/* A persistent topic, the disk floor in its directory, and ringd serving it. */
+struct bench_session {
+	struct ring_topic *topic;
+	struct bench_ringd ringd;
+	struct disk_result disk;
+};
+
+/* Create the topic with @cfg under o->data_dir, measure the disk there
+ * (bench_disk_measure(@disk_seconds, @min_syncs)), start ringd and wait
+ * until it serves the topic. 0, or -errno (said on stderr; nothing left). */
+int bench_session_open(const struct bench_opts *o, const struct ring_topic_config *cfg,
+		       double disk_seconds, unsigned min_syncs, struct bench_session *s);
+/* Stop ringd cleanly: 0, or -ECHILD if it did not exit 0. */
+int bench_session_stop_ringd(struct bench_session *s);
+/* Stop ringd if it runs, close the topic, remove its directory. */
+void bench_session_close(struct bench_session *s);
 
 /* The floor measurement run before another mode: shorter than --seconds. */
 double bench_floor_pingpong_seconds(double seconds);

@@ -576,12 +576,12 @@ active proctype gating_reader()
 	od;
 #endif
 	do
-	:: pos >= tail ->			/* C3: nothing there yet */
+	:: pos >= limit ->			/* C3: may be being zeroed */
 		if
 		:: maint_done && pos == tail -> break
-		:: pos < tail
+		:: pos < limit
 		fi
-	:: pos < tail ->
+	:: pos < limit ->
 		/*
 		 * C1, then the view in place. One step: a record behind a
 		 * gating reader's position does not change while it reads it,
@@ -605,7 +605,10 @@ active proctype gating_reader()
 		:: pos != g_pos ->
 			g_pos = pos		/* G2: done with it */
 		:: else ->
-			ring[IDX(pos)] != w	/* wait for a change */
+			if
+			:: ring[IDX(pos)] != w	/* wait for a change */
+			:: maint_done && pos == tail -> break
+			fi
 		fi
 	od;
 	/* (e) no loss: every record committed at or after our start was seen. */
@@ -636,12 +639,12 @@ active proctype ordinary_reader()
 
 	pos = oldest;				/* EARLIEST */
 	do
-	:: pos >= tail ->			/* C3: nothing there yet */
+	:: pos >= limit ->			/* C3: may be being zeroed */
 		if
 		:: maint_done && pos == tail -> break
-		:: pos < tail
+		:: pos < limit
 		fi
-	:: pos < tail ->
+	:: pos < limit ->
 		w = ring[IDX(pos)];		/* C1 */
 		if
 		:: DONE_AT(w, pos) && ST(w) == COMMITTED ->
@@ -667,6 +670,7 @@ active proctype ordinary_reader()
 				if
 				:: ring[IDX(pos)] != w
 				:: oldest > pos
+				:: maint_done && pos == tail -> break
 				fi
 			fi
 		fi
