@@ -20,6 +20,21 @@
 #define BACKOFF_MIN_NS 10000000u	/* 10 ms */
 #define BACKOFF_MAX_NS 1000000000u	/* 1 s */
 
+/*
+ * Group commit under `always`. A sync that woke several durable waiters is
+ * followed by a short hold before the next one, so that the producers it
+ * woke can publish their next records in time for it. Without the hold,
+ * the next sync starts at once and covers only what arrived during the
+ * previous one; a producer that waits for each record before sending the
+ * next then gets one record per two syncs. The hold is a quarter of the
+ * last sync's time, at most SYNC_HOLD_MAX_NS; there is none after a sync
+ * that woke one waiter or none, so a lone producer waits for its fsync
+ * and nothing else. Records keep being staged and written meanwhile.
+ * Measured in docs/benchmarks.md (ring-bench durable).
+ */
+#define SYNC_HOLD_MAX_NS 200000u	/* 200 us */
+#define SYNC_HOLD_MIN_WAITERS 2u
+
 static void io_failed(struct dtopic *t, int rc, const char *what, uint64_t now)
 {
 	if (!t->io_error) {
@@ -90,7 +105,7 @@ static bool sync_due(const struct dtopic *t, uint64_t now, bool final)
 		return true;
 	switch (t->config.fsync_policy) {
 	case RING_FSYNC_ALWAYS:
-		return true;
+		return now >= t->sync_hold_until_ns;
 	case RING_FSYNC_INTERVAL:
 		return now - t->last_sync_ns >= t->config.fsync_interval_ns;
 	default:
@@ -142,6 +157,9 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 		io_recovered(t, STEP_OFFSETS_SYNC);
 	}
 	if (sync_due(t, now, final)) {
+		uint64_t start = ringi_now_ns(), end;
+		unsigned woken = 0;
+
 		rc = seglog_sync(t->log, &pos);
 		if (rc < 0) {
 			io_failed(t, rc, STEP_SYNC, now);
@@ -151,8 +169,14 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 		t->last_sync_ns = now;
 		if (pos > t->durable) {
 			t->durable = pos;
-			ringi_publish_durable(t->ring, pos);
+			woken = ringi_publish_durable(t->ring, pos);
 		}
+		end = ringi_now_ns();
+		t->sync_hold_until_ns = 0;
+		if (woken >= SYNC_HOLD_MIN_WAITERS)
+			t->sync_hold_until_ns =
+				end + ((end - start) / 4 < SYNC_HOLD_MAX_NS ? (end - start) / 4
+									  : SYNC_HOLD_MAX_NS);
 	}
 	/* Reuse what is persisted; also repairs claims of dead producers,
 	 * which would otherwise stall this drain. At most every millisecond
@@ -199,5 +223,8 @@ uint64_t drain_next_deadline(const struct dtopic *t)
 	if (t->persisted > t->durable && t->config.fsync_policy == RING_FSYNC_INTERVAL &&
 	    t->last_sync_ns + t->config.fsync_interval_ns < d)
 		d = t->last_sync_ns + t->config.fsync_interval_ns;
+	if (t->persisted > t->durable && t->config.fsync_policy == RING_FSYNC_ALWAYS &&
+	    t->sync_hold_until_ns < d)
+		d = t->sync_hold_until_ns;
 	return d;
 }

@@ -27,6 +27,7 @@ struct dtopic {
 	uint64_t persisted;	/* last published `persisted` */
 	uint64_t durable;	/* last published `durable` */
 	uint64_t last_sync_ns;
+	uint64_t sync_hold_until_ns;	/* `always`: no sync before this (drain.c) */
 	uint64_t last_maintain_ns;
 	int io_error;		/* error of the current I/O episode, 0 when healthy */
 	const char *io_what;	/* the step that failed last in it (drain.c) */

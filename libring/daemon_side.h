@@ -17,9 +17,11 @@ int ringi_daemon_attach(struct ring_topic *t, uint64_t me);
 void ringi_daemon_detach(struct ring_topic *t, uint64_t me);
 void ringi_daemon_beat(struct ring_topic *t);
 
-/* Bytes below @pos are in segment files (D1) / fsynced (D2). Monotonic. */
+/* Bytes below @pos are in segment files (D1) / fsynced (D2). Monotonic.
+ * ringi_publish_durable() wakes the durable waiters and returns how many
+ * there were. */
 void ringi_publish_persisted(struct ring_topic *t, uint64_t pos);
-void ringi_publish_durable(struct ring_topic *t, uint64_t pos);
+unsigned ringi_publish_durable(struct ring_topic *t, uint64_t pos);
 
 /*
  * The end of the committed records and padding from @from, looking at most

@@ -49,13 +49,13 @@ void ringi_publish_persisted(struct ring_topic *t, uint64_t pos)
 	ring_store_seq_cst(&t->ctl->persisted.pos, pos);
 }
 
-void ringi_publish_durable(struct ring_topic *t, uint64_t pos)
+unsigned ringi_publish_durable(struct ring_topic *t, uint64_t pos)
 {
 	RING_ASSERT(pos >= ring_load_relaxed(&t->ctl->durable.pos));
 	/* D2 (seq_cst) pairs with D3 in ring_topic_wait_durable() and with
 	 * durable readers (reader.c); seq_cst for the W1 check that follows. */
 	ring_store_seq_cst(&t->ctl->durable.pos, pos);
-	ringi_wake_all(&t->ctl->durable_wait);
+	return ringi_wake_all(&t->ctl->durable_wait);
 }
 
 uint64_t ringi_committed_end(const struct ring_topic *t, uint64_t from, uint64_t max_bytes,

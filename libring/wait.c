@@ -56,13 +56,16 @@ void ringi_wait_slice(struct ring_futex_line *f, bool (*ready)(void *), void *ar
 	ring_fetch_sub_seq_cst_u32(&f->waiters, 1);
 }
 
-void ringi_wake_all(struct ring_futex_line *f)
+unsigned ringi_wake_all(struct ring_futex_line *f)
 {
 	/* W1 (seq_cst) pairs with W2 in ringi_wait_slice(). */
-	if (RING_LIKELY(ring_load_seq_cst_u32(&f->waiters) == 0))
-		return;
+	uint32_t waiters = ring_load_seq_cst_u32(&f->waiters);
+
+	if (RING_LIKELY(waiters == 0))
+		return 0;
 	ring_fetch_add_seq_cst_u32(&f->seq, 1);
 	futex_wake(&f->seq);
+	return waiters;
 }
 
 /* The kernel's futex_waitv() vector entry (linux/futex.h, Linux 5.16). */
