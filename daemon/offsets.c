@@ -372,9 +372,8 @@ int offsets_collect(struct offsets *o, struct ring_topic *ring)
 	for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
 		struct entry e;
 
-		/* By position, not by commit_seq: a member that died between
-		 * storing its commit and bumping the sequence still gets
-		 * its commit logged. */
+		/* By position: whatever stored a new committed position,
+		 * and whenever it died afterwards, the change is logged. */
 		if (!slot_entry(ring, i, &e) || (o->logged[i] && o->logged_pos[i] == e.committed))
 			continue;
 		used += encode(buf + used, &e);

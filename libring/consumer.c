@@ -285,7 +285,6 @@ int ring_consumer_commit(struct ring_consumer *c, uint64_t pos)
 	ring_store_release(&c->g->committed, pos);
 	/* ringd logs by comparing positions, so dying here loses nothing. */
 	RING_CRASH_POINT("group.exclusive.mid_commit");
-	ring_fetch_add_relaxed(&c->g->commit_seq, 1);
 	/* The time of the commit matters to auto-commit only. */
 	if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT))
 		c->last_commit_ns = now_ns(c);

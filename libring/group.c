@@ -149,7 +149,6 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 			ring_store_relaxed(&g->inflight[i].pos, RING_POS_NONE);
 			ring_store_relaxed(&g->inflight[i].meta, 0);
 		}
-		ring_fetch_add_relaxed(&g->commit_seq, 1);
 		/* G4 (release): publish the group. Only a dead creator's slot
 		 * is reclaimed, so the state is still ours. */
 		ring_store_release(&g->state, state_make(RING_GROUP_ACTIVE, 0));
@@ -190,10 +189,8 @@ void ringi_group_raise_committed(struct ring_group_slot *g, uint64_t pos)
 	/* G6 (acq_rel): the committed position only moves forward; the CAS
 	 * loop is bounded by the number of concurrent raisers. */
 	for (unsigned i = 0; i < 64 && pos > cur; i++) {
-		if (ring_cas_acq_rel(&g->committed, &cur, pos)) {
-			ring_fetch_add_relaxed(&g->commit_seq, 1);
+		if (ring_cas_acq_rel(&g->committed, &cur, pos))
 			return;
-		}
 	}
 }
 
@@ -423,6 +420,5 @@ int ring_group_reset(struct ring_topic *t, const char *group, uint64_t position,
 		ring_store_relaxed(&g->next, position); /* a statistic for exclusive groups */
 	}
 	ring_store_release(&g->committed, position);
-	ring_fetch_add_relaxed(&g->commit_seq, 1);
 	return 0;
 }

@@ -26,7 +26,7 @@
 #define RING_CACHELINE 64u
 /* "RLRING!\n" read as a little-endian u64: a byte-order mismatch shows. */
 #define RING_MAGIC UINT64_C(0x0a21474e49524c52)
-#define RING_LAYOUT_VERSION 1u
+#define RING_LAYOUT_VERSION 2u
 
 #define RING_MAX_PRODUCERS 128u		/* slot numbers fit the header word */
 #define RING_MAX_GATING_READERS 16u
@@ -174,7 +174,6 @@ struct ring_group_slot {
 	 * the owner stores it (G5 release). Shared: the low watermark of
 	 * acks, raised by CAS (G6) by members and ringd. */
 	alignas(RING_CACHELINE) ring_atomic_u64 committed;
-	ring_atomic_u64 commit_seq;	/* bumped on every commit: ringd logs changes */
 	/* Exclusive: the one member (CAS), its heartbeat. */
 	ring_atomic_u64 owner;
 	ring_atomic_u64 heartbeat_ns;

@@ -192,7 +192,10 @@ RING_API int ring_consumer_next(struct ring_consumer *consumer, struct ring_reco
 /**
  * Deliver up to @p max_count records to @p fn, as ring_consumer_next()
  * does one by one. Waits only for the first; stops early when @p fn
- * returns non-zero.
+ * returns non-zero. @p fn may commit, ack or nack the records it is given
+ * (ring_consumer_commit(), _ack(), _nack() on this consumer), as a Kafka
+ * consumer does in its loop over a poll's records; it must not call
+ * ring_consumer_next(), _poll() or _close().
  *
  * Concurrency: as ring_consumer_next().
  *
@@ -224,7 +227,11 @@ RING_API int ring_consumer_commit(struct ring_consumer *consumer, uint64_t posit
 /**
  * Shared groups: the record at @p position is processed. The group's
  * committed position (the low watermark below which everything is acked)
- * moves up when this was the lowest unacked record.
+ * moves up when this was the lowest unacked record: at once in what
+ * ring_group_stat() reports; in the group's slot, which ringd logs, on one
+ * such ack in 32 (raising it there scans the whole in-flight table), at
+ * the member's next redelivery scan or close, or by ringd within about a
+ * millisecond, whichever comes first.
  *
  * Concurrency: the owning thread only; acks of different members run in
  * parallel.

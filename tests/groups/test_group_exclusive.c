@@ -9,7 +9,8 @@
  * zombie not yet reaped is dead too) the next opener takes over at the
  * committed position and reads on in order; auto-commit commits what was
  * delivered when the next record is asked for after the interval, and at
- * close; a manual-commit member commits only what it says; an operator's
+ * close; a manual-commit member commits only what it says, also from
+ * inside its poll callback; an operator's
  * reset is refused under a live member, forced, or applied once it left;
  * the group's figures show the committed position, lag in bytes and
  * records, records in flight (delivered, not committed), deliveries, and
@@ -375,6 +376,48 @@ static void test_exclusive_poll_delivers_a_batch_in_order(void **state)
 	assert_rc(ring_consumer_poll(f->c[0], count_fn, &n, 64, 10 * NS_PER_MS), -ETIMEDOUT);
 }
 
+/* Commits from inside the poll callback: every third record, and stops
+ * after the twentieth. */
+struct commit_in_poll {
+	struct ring_consumer *c;
+	unsigned n;
+	uint64_t last_commit;
+	int rc;
+};
+
+static int commit_fn(const struct ring_record *rec, void *arg)
+{
+	struct commit_in_poll *p = arg;
+
+	if (++p->n % 3 == 0) {
+		p->rc = ring_consumer_commit(p->c, rec->next_position);
+		p->last_commit = rec->next_position;
+	}
+	return p->rc < 0 || p->n == 20;
+}
+
+static void test_exclusive_commit_from_the_poll_callback(void **state)
+{
+	struct fixture *f = *state;
+	const struct ring_consumer_config manual = { .flags = RING_CONSUMER_MANUAL_COMMIT };
+	struct commit_in_poll p = { 0 };
+
+	publish(f, 30);
+	assert_rc(ring_consumer_open(f->topic, "cb", &manual, &f->c[0]), 0);
+	p.c = f->c[0];
+	assert_rc(ring_consumer_poll(f->c[0], commit_fn, &p, 64, 0), 20);
+	assert_rc(p.rc, 0);
+	/* The 18th record's commit is the last: the group resumes after it. */
+	assert_int_equal(p.last_commit, f->pos[18]);
+	assert_int_equal(g_group_committed(f->topic, "cb"), f->pos[18]);
+	assert_int_equal(ring_consumer_position(f->c[0]), f->pos[20]);
+	expect_seq(f, f->c[0], 20);
+	f->c[0] = ring_consumer_close(f->c[0]);
+	assert_int_equal(g_group_committed(f->topic, "cb"), f->pos[18]);
+	assert_rc(ring_consumer_open(f->topic, "cb", &manual, &f->c[0]), 0);
+	expect_seq(f, f->c[0], 18);
+}
+
 /* ---- operators ---- */
 
 static void test_exclusive_reset_refused_under_live_member_unless_forced(void **state)
@@ -503,6 +546,7 @@ int main(void)
 		T(test_exclusive_auto_commit_after_interval_and_at_close),
 		T(test_exclusive_manual_commit_commits_only_what_it_says),
 		T(test_exclusive_poll_delivers_a_batch_in_order),
+		T(test_exclusive_commit_from_the_poll_callback),
 		T(test_exclusive_reset_refused_under_live_member_unless_forced),
 		T(test_exclusive_stat_shows_lag_in_flight_and_member),
 		T(test_exclusive_overtaken_is_erange_once_then_reset_policy),

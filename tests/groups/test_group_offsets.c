@@ -9,7 +9,7 @@
  * Positive space: a collect appends one entry per group whose committed
  * position changed, and nothing when none did; replay restores every
  * group (name, mode, position), capped at the end of the recovered data; a
- * commit whose member died before bumping commit_seq is logged all the
+ * commit whose member was killed right after storing it is logged all the
  * same; commits made while no ringd ran (the ring survived) are logged by
  * the next ringd; past OFFSETS_COMPACT_BYTES the log is compacted to one
  * entry per group and still replays to the latest positions; a sync is
@@ -216,7 +216,7 @@ static void test_offsets_replay_restores_groups_capped_at_log_end(void **state)
 	expect_group(f, "far", RING_GROUP_EXCLUSIVE, 5000);
 }
 
-static void test_offsets_commit_without_seq_bump_is_logged(void **state)
+static void test_offsets_commit_of_a_killed_member_is_logged(void **state)
 {
 	struct fixture *f = *state;
 	struct ring_group_slot *g;
@@ -226,8 +226,8 @@ static void test_offsets_commit_without_seq_bump_is_logged(void **state)
 	f->c[0] = open_group(f, "ex", RING_GROUP_EXCLUSIVE);
 	assert_rc(offsets_collect(f->o, f->topic), 1);
 	/* What ring_consumer_commit() leaves when its member is killed at
-	 * group.exclusive.mid_commit: the position stored, the sequence not
-	 * bumped. */
+	 * group.exclusive.mid_commit: the position stored, nothing else of
+	 * the commit done. */
 	g = slot_of(f, "ex");
 	ring_store_release(&g->committed, 2400);
 	assert_rc(offsets_collect(f->o, f->topic), 1);
@@ -509,7 +509,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_offsets_collect_appends_only_changes),
 		T(test_offsets_replay_restores_groups_capped_at_log_end),
-		T(test_offsets_commit_without_seq_bump_is_logged),
+		T(test_offsets_commit_of_a_killed_member_is_logged),
 		T(test_offsets_commits_while_no_ringd_ran_are_logged_next_time),
 		T(test_offsets_torn_tail_recovers_to_last_whole_entry),
 		T(test_offsets_corrupt_tail_entry_is_dropped),

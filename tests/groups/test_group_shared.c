@@ -48,6 +48,7 @@
 #define CHILD_WAIT_NS (30 * NS_PER_S)
 #define MEMBERS 3u
 #define SPLIT_RECORDS 1500u
+#define INFLIGHT 256u	/* unacked records a group holds (-ENOBUFS past it) */
 
 /* Written by member processes, read by the parent. */
 struct members_shared {
@@ -346,6 +347,45 @@ static void test_shared_committed_is_the_low_watermark_of_acks(void **state)
 	assert_rc(ring_consumer_ack(f->c[0], 12), -ENOENT);
 }
 
+struct ack_in_poll {
+	struct ring_consumer *c;
+	unsigned n;
+	int rc;
+};
+
+static int ack_fn(const struct ring_record *rec, void *arg)
+{
+	struct ack_in_poll *p = arg;
+
+	p->n++;
+	p->rc = ring_consumer_ack(p->c, rec->position);
+	return p->rc < 0;
+}
+
+/* More records than the in-flight table holds, each acked from inside the
+ * poll callback: the table never fills and the watermark ends at the tail. */
+static void test_shared_ack_from_the_poll_callback(void **state)
+{
+	struct fixture *f = *state;
+	struct ack_in_poll p = { 0 };
+	struct ring_group_stat s;
+
+	publish(f, 2 * INFLIGHT);
+	assert_rc(ring_consumer_open(f->topic, "cb", &shared_cfg, &f->c[0]), 0);
+	p.c = f->c[0];
+	assert_rc(ring_consumer_poll(f->c[0], ack_fn, &p, 4 * INFLIGHT, 0),
+		  2 * INFLIGHT);
+	assert_rc(p.rc, 0);
+	assert_int_equal(p.n, 2 * INFLIGHT);
+	assert_rc(g_group_stat(f->topic, "cb", &s), 1);
+	assert_int_equal(s.acked, 2 * INFLIGHT);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.committed_pos, g_tail(f->topic));
+	/* Closing leaves the watermark itself in the slot, for ringd. */
+	f->c[0] = ring_consumer_close(f->c[0]);
+	assert_int_equal(g_group_committed(f->topic, "cb"), g_tail(f->topic));
+}
+
 static void test_shared_full_in_flight_table_is_enobufs_until_an_ack(void **state)
 {
 	struct fixture *f = *state;
@@ -560,6 +600,7 @@ int main(void)
 		T(test_shared_nack_redelivers_at_once_or_after_delay_with_counts),
 		T(test_shared_ack_wait_redelivers_to_next_member_and_refuses_late_ack),
 		T(test_shared_committed_is_the_low_watermark_of_acks),
+		T(test_shared_ack_from_the_poll_callback),
 		T(test_shared_full_in_flight_table_is_enobufs_until_an_ack),
 		T(test_shared_killed_member_records_go_to_others_at_once),
 		T(test_shared_member_inheriting_a_dead_slot_gets_its_records),
