@@ -133,51 +133,24 @@ static int pong(void *arg)
 
 /* ---- the message floor ---- */
 
-#define MSG_AREA_BYTES (UINT64_C(4) << 20)
-#define MSG_HEADER_BYTES 24u	/* as the ring's record header */
+/* The stop: a sequence number pong never echoes. */
+#define MSG_STOP UINT64_MAX
 
 struct msgpong {
 	alignas(BENCH_CACHELINE) uint64_t pong_ready;
 	uint64_t round_trips;
-	uint32_t size, stride;
+	uint32_t size;
 	uint64_t warm_ticks, run_ticks, hard_deadline_ns;
 	struct bench_hist one_way;	/* ping's: half round trip */
-	uint8_t *to_pong, *to_ping;	/* MSG_AREA_BYTES each, shared */
+	uint8_t *to_pong, *to_ping;	/* BENCH_MSG_AREA_BYTES each, shared */
 };
-
-static void msg_send(const struct msgpong *m, uint8_t *area, uint64_t *pos, uint64_t seq,
-		     const uint8_t *src)
-{
-	memcpy(area + *pos + MSG_HEADER_BYTES, src, m->size);
-	/* Pairs with msg_recv()'s acquire: the payload travels with seq. */
-	bench_store_release((uint64_t *)(void *)(area + *pos), seq);
-	*pos += m->stride;
-	if (*pos + m->stride > MSG_AREA_BYTES)
-		*pos = 0;
-}
-
-static int msg_recv(const struct msgpong *m, uint8_t *area, uint64_t *pos, uint64_t seq,
-		    uint8_t *dst, uint64_t hard_end)
-{
-	const uint64_t *w = (const uint64_t *)(void *)(area + *pos);
-
-	for (unsigned i = 0; bench_load_acquire(w) != seq; i++) {
-		if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end)
-			return -ETIMEDOUT;
-		bench_spin_turn();
-	}
-	memcpy(dst, area + *pos + MSG_HEADER_BYTES, m->size);
-	*pos += m->stride;
-	if (*pos + m->stride > MSG_AREA_BYTES)
-		*pos = 0;
-	return 0;
-}
 
 static int msg_ping(void *arg)
 {
 	struct msgpong *m = arg;
 	uint8_t *buf = malloc(m->size + 8);
-	uint64_t a = 0, b = 0, start, warm_end, end, hard_end;
+	struct bench_msg_lane out, in;
+	uint64_t start, warm_end, end, hard_end;
 	int rc = bench_pin(0);
 
 	if (!buf || rc < 0) {
@@ -185,6 +158,8 @@ static int msg_ping(void *arg)
 		return rc < 0 ? rc : -ENOMEM;
 	}
 	memset(buf, 0x6b, m->size + 8);
+	(void)bench_msg_lane_init(&out, m->to_pong, m->size);
+	(void)bench_msg_lane_init(&in, m->to_ping, m->size);
 	if (bench_wait_flag(&m->pong_ready, m->hard_deadline_ns) < 0) {
 		free(buf);
 		return -ETIMEDOUT;
@@ -196,10 +171,10 @@ static int msg_ping(void *arg)
 	for (uint64_t seq = 1;; seq++) {
 		uint64_t t0 = bench_ticks(), t1;
 
-		msg_send(m, m->to_pong, &a, seq, buf);
-		rc = msg_recv(m, m->to_ping, &b, seq, buf, hard_end);
-		if (rc < 0) {
+		bench_msg_send(&out, seq, buf);
+		if (bench_msg_wait(&in, seq, 0, buf, hard_end) != seq) {
 			bench_err("floor: no answer from the message pong process");
+			rc = -ETIMEDOUT;
 			break;
 		}
 		t1 = bench_ticks();
@@ -208,8 +183,7 @@ static int msg_ping(void *arg)
 			m->round_trips++;
 		}
 		if (t1 >= end) {
-			/* The stop: a sequence number pong never echoes. */
-			msg_send(m, m->to_pong, &a, UINT64_MAX, buf);
+			bench_msg_send(&out, MSG_STOP, buf);
 			break;
 		}
 	}
@@ -221,39 +195,30 @@ static int msg_pong(void *arg)
 {
 	struct msgpong *m = arg;
 	uint8_t *buf = malloc(m->size + 8);
-	uint64_t a = 0, b = 0, hard_end;
+	struct bench_msg_lane in, out;
+	uint64_t hard_end;
 	int rc = bench_pin(1);
 
 	if (!buf || rc < 0) {
 		free(buf);
 		return rc < 0 ? rc : -ENOMEM;
 	}
+	(void)bench_msg_lane_init(&in, m->to_pong, m->size);
+	(void)bench_msg_lane_init(&out, m->to_ping, m->size);
 	hard_end = bench_deadline_ticks(m->hard_deadline_ns);
 	bench_store_release(&m->pong_ready, 1);
+	rc = 0;
 	for (uint64_t seq = 1;; seq++) {
-		const uint64_t *w = (const uint64_t *)(void *)(m->to_pong + a);
+		uint64_t v = bench_msg_wait(&in, seq, MSG_STOP, buf, hard_end);
 
-		/* The stop is UINT64_MAX where seq was expected. */
-		for (unsigned i = 0;; i++) {
-			uint64_t v = bench_load_acquire(w);
-
-			if (v == UINT64_MAX) {
-				free(buf);
-				return 0;
-			}
-			if (v == seq)
-				break;
-			if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end) {
-				bench_err("floor: no message from the message ping process");
-				free(buf);
-				return -ETIMEDOUT;
-			}
-			bench_spin_turn();
-		}
-		rc = msg_recv(m, m->to_pong, &a, seq, buf, hard_end);
-		if (rc < 0)
+		if (v == MSG_STOP)
 			break;
-		msg_send(m, m->to_ping, &b, seq, buf);
+		if (v != seq) {
+			bench_err("floor: no message from the message ping process");
+			rc = -ETIMEDOUT;
+			break;
+		}
+		bench_msg_send(&out, seq, buf);
 	}
 	free(buf);
 	return rc;
@@ -263,7 +228,8 @@ static int msg_pong(void *arg)
 static int msg_floor_measure(uint32_t size, double seconds, struct floor_result *fr)
 {
 	struct msgpong *m = bench_shared_alloc(sizeof(*m));
-	uint8_t *areas = bench_shared_alloc(2 * MSG_AREA_BYTES);
+	uint8_t *areas = bench_shared_alloc(2 * BENCH_MSG_AREA_BYTES);
+	struct bench_msg_lane probe;
 	double warm = bench_warm_seconds(seconds, 0.01, 0.1);
 	pid_t pids[2] = { -1, -1 };
 	int rc = -ENOMEM;
@@ -273,13 +239,12 @@ static int msg_floor_measure(uint32_t size, double seconds, struct floor_result 
 		goto out;
 	}
 	m->size = size;
-	m->stride = (uint32_t)((MSG_HEADER_BYTES + size + 7) / 8 * 8);
-	if (m->stride * 2 > MSG_AREA_BYTES) {
+	if (!bench_msg_lane_init(&probe, areas, size)) {
 		rc = 0;		/* too large to bounce here: no figure */
 		goto out;
 	}
 	m->to_pong = areas;
-	m->to_ping = areas + MSG_AREA_BYTES;
+	m->to_ping = areas + BENCH_MSG_AREA_BYTES;
 	hist_init(&m->one_way);
 	m->warm_ticks = bench_ns_to_ticks((uint64_t)(warm * 1e9));
 	m->run_ticks = bench_ns_to_ticks((uint64_t)(seconds * 1e9));
@@ -302,7 +267,7 @@ static int msg_floor_measure(uint32_t size, double seconds, struct floor_result 
 	fr->msg_round_trips = m->round_trips;
 out:
 	bench_shared_free(m, sizeof(*m));
-	bench_shared_free(areas, 2 * MSG_AREA_BYTES);
+	bench_shared_free(areas, 2 * BENCH_MSG_AREA_BYTES);
 	return rc;
 }
 

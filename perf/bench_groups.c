@@ -13,8 +13,11 @@
  * first consumer's start to the last one's finish, as the consumers saw
  * them, so a child's wake-up delay is not counted.
  *
- *   exclusive  one member, ring_consumer_poll() up to --ack-batch records,
- *              then ring_consumer_commit() (manual commit)
+ *   exclusive  one member, ring_consumer_poll() up to 1024 records, as the
+ *              plain reader polls, and ring_consumer_commit() (manual
+ *              commit) after every --ack-batch of them, from the callback:
+ *              a Kafka consumer committing each record does it in its loop
+ *              over what poll returned
  *   shared     --members processes compete; each acks its records with
  *              ring_consumer_ack() once it holds --ack-batch of them
  *
@@ -31,6 +34,7 @@
 #include "bench_util.h"
 
 #define GR_MAX_ROUNDS 100000u
+#define GR_POLL_MAX 1024u		/* records per poll, as the plain reader's */
 #define GR_GROUP "bench"
 
 struct gr_child_stat {
@@ -69,6 +73,11 @@ struct gr_local {
 	uint64_t last_next;		/* exclusive: after the last record */
 	uint64_t *pending;		/* shared: positions to ack */
 	unsigned npending;
+	/* Exclusive: the callback commits every ack_batch records. */
+	struct ring_consumer *c;
+	struct gr_child_stat *st;
+	unsigned ack_batch;
+	int err;
 };
 
 static int gr_on_record(const struct ring_record *rec, void *arg)
@@ -145,7 +154,7 @@ static int gr_reader_main(void *arg)
 		end = bench_load_acquire(&s->end_pos);
 		/* Bounded by the chunk, and by the deadline on an empty poll. */
 		while (ring_reader_position(r) < end) {
-			rc = ring_reader_poll(r, gr_on_record, &l, 1024, 0);
+			rc = ring_reader_poll(r, gr_on_record, &l, GR_POLL_MAX, 0);
 			if (rc == -EAGAIN) {
 				if (bench_mono_ns() > s->hard_deadline_ns) {
 					rc = -ETIMEDOUT;
@@ -200,13 +209,23 @@ static int gr_flush(struct ring_consumer *c, struct gr_shared *s, struct gr_loca
 	return 0;
 }
 
-/* Exclusive: count records since the last commit in npending. */
+/* Exclusive: commit after every ack_batch records. */
 static int gr_on_record_exclusive(const struct ring_record *rec, void *arg)
 {
 	struct gr_local *l = arg;
+	int rc;
 
 	(void)gr_on_record(rec, l);
-	l->npending++;
+	if (++l->npending < l->ack_batch)
+		return 0;
+	l->npending = 0;
+	l->st->acks++;
+	rc = ring_consumer_commit(l->c, rec->next_position);
+	if (rc < 0) {
+		bench_err("groups: ring_consumer_commit: %s", ring_strerror(rc));
+		l->err = rc;
+		return 1;	/* stop the poll */
+	}
 	return 0;
 }
 
@@ -242,6 +261,9 @@ static int gr_member_main(void *arg)
 		bench_err("groups: ring_consumer_open: %s", ring_strerror(rc));
 		goto out;
 	}
+	l.c = c;
+	l.st = st;
+	l.ack_batch = s->ack_batch;
 	(void)bench_fetch_add(&s->ready, 1);
 	for (uint64_t round = 1; round <= GR_MAX_ROUNDS; round++) {
 		uint64_t end;
@@ -255,7 +277,16 @@ static int gr_member_main(void *arg)
 		 * the group's position (its `next` for a shared group) reaches
 		 * the chunk's end once every record is delivered. */
 		for (;;) {
-			rc = ring_consumer_poll(c, fn, &l, s->ack_batch - l.npending, 0);
+			rc = ring_consumer_poll(c, fn, &l,
+						s->kind == BENCH_GROUP_SHARED ? s->ack_batch - l.npending
+									      : GR_POLL_MAX,
+						0);
+			if (l.err) {
+				rc = l.err;
+				goto out;
+			}
+			if (rc > 0 && s->kind == BENCH_GROUP_EXCLUSIVE)
+				continue;
 			if (rc > 0) {
 				if (l.npending >= s->ack_batch) {
 					rc = gr_flush(c, s, &l, st);

@@ -43,8 +43,6 @@
 
 #define ROUND_PHASE_NS 4000000u		/* each phase of a round */
 #define MAX_ROUNDS 4096u
-#define MSG_AREA_BYTES (UINT64_C(4) << 20)
-#define MSG_HEADER_BYTES 24u		/* as the ring's record header */
 /* Values the cache line never carries otherwise. */
 #define MARK_PHASE_END (UINT64_MAX - 1)
 #define MARK_STOP UINT64_MAX		/* the run is over */
@@ -71,7 +69,7 @@ struct lat_shared {
 	int cpu_ping, cpu_pong;
 	/* Set by the parent before fork. */
 	uint64_t warm_ticks, run_ticks, phase_ticks, hard_deadline_ns;
-	uint32_t size, stride;
+	uint32_t size;
 	bool gating;
 	char there[64], back[64];	/* topic names */
 	uint8_t *to_pong, *to_ping;	/* the message areas, shared */
@@ -158,38 +156,6 @@ static int ring_send(struct ring_producer *p, uint32_t type, const void *buf, ui
 
 /* ---- the message channel: plain shared memory ---- */
 
-static void msg_send(const struct lat_shared *ls, uint8_t *area, uint64_t *pos, uint64_t word,
-		     const void *src)
-{
-	memcpy(area + *pos + MSG_HEADER_BYTES, src, ls->size);
-	/* Pairs with msg_wait()'s acquire: the payload travels with it. */
-	bench_store_release((uint64_t *)(void *)(area + *pos), word);
-	*pos += ls->stride;
-	if (*pos + ls->stride > MSG_AREA_BYTES)
-		*pos = 0;
-}
-
-/* Wait for @want or @want | MSG_MARK_BIT at *@pos, copy the payload out
- * and move on: the word seen, or 0 at @hard_end. */
-static uint64_t msg_wait(const struct lat_shared *ls, uint8_t *area, uint64_t *pos, uint64_t want,
-			 void *dst, uint64_t hard_end)
-{
-	const uint64_t *w = (const uint64_t *)(void *)(area + *pos);
-	uint64_t v;
-
-	for (unsigned i = 0; (v = bench_load_acquire(w)) != want && v != (want | MSG_MARK_BIT);
-	     i++) {
-		if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end)
-			return 0;
-		bench_spin_turn();
-	}
-	memcpy(dst, area + *pos + MSG_HEADER_BYTES, ls->size);
-	*pos += ls->stride;
-	if (*pos + ls->stride > MSG_AREA_BYTES)
-		*pos = 0;
-	return v;
-}
-
 /* ---- ping: drives the rounds and measures ---- */
 
 struct ping_state {
@@ -197,7 +163,7 @@ struct ping_state {
 	struct lat_side side;
 	uint64_t *buf;
 	uint64_t line_k, msg_seq, ring_seq;
-	uint64_t msg_a, msg_b;		/* positions in to_pong, to_ping */
+	struct bench_msg_lane msg_out, msg_in;	/* to_pong, to_ping */
 	uint64_t hard_end;
 };
 
@@ -238,8 +204,8 @@ static int ping_msg(struct ping_state *ps, bool measured)
 	for (;;) {
 		uint64_t seq = ++ps->msg_seq, t0 = bench_ticks(), t1;
 
-		msg_send(ls, ls->to_pong, &ps->msg_a, seq, ps->buf);
-		if (msg_wait(ls, ls->to_ping, &ps->msg_b, seq, ps->buf, ps->hard_end) != seq) {
+		bench_msg_send(&ps->msg_out, seq, ps->buf);
+		if (bench_msg_wait(&ps->msg_in, seq, 0, ps->buf, ps->hard_end) != seq) {
 			bench_err("latency: no answer on the message channel");
 			return -ETIMEDOUT;
 		}
@@ -249,7 +215,7 @@ static int ping_msg(struct ping_state *ps, bool measured)
 		if (t1 >= end)
 			break;
 	}
-	msg_send(ls, ls->to_pong, &ps->msg_a, (ps->msg_seq + 1) | MSG_MARK_BIT, ps->buf);
+	bench_msg_send(&ps->msg_out, (ps->msg_seq + 1) | MSG_MARK_BIT, ps->buf);
 	return 0;
 }
 
@@ -304,6 +270,8 @@ static int ping_main(void *arg)
 	if (!ps.buf)
 		return -ENOMEM;
 	memset(ps.buf, 0xa5, 64 * 1024 + 64);
+	(void)bench_msg_lane_init(&ps.msg_out, ls->to_pong, ls->size);
+	(void)bench_msg_lane_init(&ps.msg_in, ls->to_ping, ls->size);
 	rc = side_open(ls, ls->there, ls->back, &ps.side);
 	if (rc < 0)
 		goto out;
@@ -375,11 +343,11 @@ static int pong_floor(struct lat_shared *ls, uint64_t *last, uint64_t hard_end)
 	}
 }
 
-static int pong_msg(struct lat_shared *ls, uint64_t *seq, uint64_t *a, uint64_t *b, void *buf,
-		    uint64_t hard_end)
+static int pong_msg(uint64_t *seq, struct bench_msg_lane *in, struct bench_msg_lane *out,
+		    void *buf, uint64_t hard_end)
 {
 	for (;;) {
-		uint64_t v = msg_wait(ls, ls->to_pong, a, *seq + 1, buf, hard_end);
+		uint64_t v = bench_msg_wait(in, *seq + 1, (*seq + 1) | MSG_MARK_BIT, buf, hard_end);
 
 		if (v & MSG_MARK_BIT)
 			return 0;
@@ -388,7 +356,7 @@ static int pong_msg(struct lat_shared *ls, uint64_t *seq, uint64_t *a, uint64_t 
 			return -ETIMEDOUT;
 		}
 		*seq = v;
-		msg_send(ls, ls->to_ping, b, v, buf);
+		bench_msg_send(out, v, buf);
 	}
 }
 
@@ -424,7 +392,8 @@ static int pong_main(void *arg)
 {
 	struct lat_shared *ls = arg;
 	struct lat_side s = { 0 };
-	uint64_t hard_end, last = 0, seq = 0, a = 0, b = 0;
+	uint64_t hard_end, last = 0, seq = 0;
+	struct bench_msg_lane in, out;
 	void *buf = malloc(64 * 1024 + 64);
 	int rc, cpu = bench_pin(1);
 
@@ -436,6 +405,8 @@ static int pong_main(void *arg)
 		return cpu;
 	}
 	ls->cpu_pong = cpu;
+	(void)bench_msg_lane_init(&in, ls->to_pong, ls->size);
+	(void)bench_msg_lane_init(&out, ls->to_ping, ls->size);
 	rc = side_open(ls, ls->back, ls->there, &s);
 	if (rc < 0)
 		goto out;
@@ -445,7 +416,7 @@ static int pong_main(void *arg)
 	for (;;) {
 		rc = pong_floor(ls, &last, hard_end);
 		if (rc == 0)
-			rc = pong_msg(ls, &seq, &a, &b, buf, hard_end);
+			rc = pong_msg(&seq, &in, &out, buf, hard_end);
 		if (rc == 0)
 			rc = pong_ring(ls, &s, hard_end);
 		if (rc != 0)
@@ -562,7 +533,7 @@ int bench_latency(const struct bench_opts *o, struct bench_report *ret_report)
 	(void)snprintf(r.mode, sizeof(r.mode), "1P1C-pingpong");
 
 	ls = bench_shared_alloc(sizeof(*ls));
-	areas = bench_shared_alloc(2 * MSG_AREA_BYTES);
+	areas = bench_shared_alloc(2 * BENCH_MSG_AREA_BYTES);
 	if (!ls || !areas) {
 		bench_err("latency: shared memory: %s", strerror(ENOMEM));
 		rc = -ENOMEM;
@@ -573,10 +544,9 @@ int bench_latency(const struct bench_opts *o, struct bench_report *ret_report)
 		hist_init(&ls->total[p]);
 	hist_init(&ls->stamped);
 	ls->size = o->size;
-	ls->stride = (uint32_t)((MSG_HEADER_BYTES + o->size + 7) / 8 * 8);
 	ls->gating = o->gating;
 	ls->to_pong = areas;
-	ls->to_ping = areas + MSG_AREA_BYTES;
+	ls->to_ping = areas + BENCH_MSG_AREA_BYTES;
 	ls->warm_ticks = bench_ns_to_ticks((uint64_t)(warm * 1e9));
 	ls->run_ticks = bench_ns_to_ticks((uint64_t)(o->seconds * 1e9));
 	ls->phase_ticks = bench_ns_to_ticks(ROUND_PHASE_NS);
@@ -655,6 +625,6 @@ out:
 	}
 	bench_topic_unlink();
 	bench_shared_free(ls, sizeof(*ls));
-	bench_shared_free(areas, 2 * MSG_AREA_BYTES);
+	bench_shared_free(areas, 2 * BENCH_MSG_AREA_BYTES);
 	return rc;
 }

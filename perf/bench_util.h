@@ -189,6 +189,71 @@ static inline uint64_t bench_fetch_add(uint64_t *p, uint64_t v)
 void *bench_shared_alloc(size_t size);
 void bench_shared_free(void *p, size_t size);
 
+/* ---- a message through plain shared memory: the message floor ----
+ *
+ * What moving a record's bytes from one CPU to another costs without the
+ * ring (bench_floor.c, bench_latency.c). The writer copies the payload
+ * behind a header as large as the ring's and stores the header's first
+ * word with release; the reader polls that word (acquire) and copies the
+ * payload out. Messages follow each other at 8-aligned positions of an
+ * area of BENCH_MSG_AREA_BYTES, wrapping to its start; each side keeps its
+ * own position in each area (a lane).
+ */
+#define BENCH_MSG_AREA_BYTES (UINT64_C(4) << 20)
+#define BENCH_MSG_HEADER_BYTES 24u
+
+struct bench_msg_lane {
+	uint8_t *area;
+	uint64_t pos;
+	uint32_t size, stride;
+};
+
+/* A lane over @area for @size-byte payloads: false if two of them do
+ * not fit in the area. */
+static inline bool bench_msg_lane_init(struct bench_msg_lane *l, uint8_t *area, uint32_t size)
+{
+	l->area = area;
+	l->pos = 0;
+	l->size = size;
+	l->stride = (uint32_t)((BENCH_MSG_HEADER_BYTES + (uint64_t)size + 7) / 8 * 8);
+	return 2 * (uint64_t)l->stride <= BENCH_MSG_AREA_BYTES;
+}
+
+static inline void bench_msg_advance(struct bench_msg_lane *l)
+{
+	l->pos += l->stride;
+	if (l->pos + l->stride > BENCH_MSG_AREA_BYTES)
+		l->pos = 0;
+}
+
+/* Send @src (the lane's size) with header word @word (never 0). */
+static inline void bench_msg_send(struct bench_msg_lane *l, uint64_t word, const void *src)
+{
+	__builtin_memcpy(l->area + l->pos + BENCH_MSG_HEADER_BYTES, src, l->size);
+	/* Pairs with bench_msg_wait()'s acquire: the payload travels with it. */
+	bench_store_release((uint64_t *)(void *)(l->area + l->pos), word);
+	bench_msg_advance(l);
+}
+
+/* Wait until the header word at the lane's position is @want or @alt
+ * (0: only @want), copy the payload to @dst and move on. Returns the word
+ * seen, or 0 if none came by @hard_end (ticks). */
+static inline uint64_t bench_msg_wait(struct bench_msg_lane *l, uint64_t want, uint64_t alt,
+				      void *dst, uint64_t hard_end)
+{
+	const uint64_t *w = (const uint64_t *)(void *)(l->area + l->pos);
+	uint64_t v;
+
+	for (unsigned i = 0; (v = bench_load_acquire(w)) != want && (!alt || v != alt); i++) {
+		if ((i & 0xffff) == 0xffff && bench_ticks() > hard_end)
+			return 0;
+		bench_spin_turn();
+	}
+	__builtin_memcpy(dst, l->area + l->pos + BENCH_MSG_HEADER_BYTES, l->size);
+	bench_msg_advance(l);
+	return v;
+}
+
 /* ---- CPUs and processes ---- */
 
 /* Number of CPUs this process may run on (its affinity mask). */
