@@ -15,11 +15,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # How long each stress test runs in `make test` (meson option stress_seconds).
 STRESS_SECONDS ?= 5
 
-# The three build directories. Override them to keep a second set, e.g.
-# `make test BUILD=b2 BUILD_CRASH=b2-crash BUILD_ASAN=b2-asan`.
+# The four build directories. Override them to keep a second set, e.g.
+# `make test BUILD=b2 BUILD_CRASH=b2-crash BUILD_ASAN=b2-asan BUILD_TSAN=b2-tsan`.
 BUILD ?= build
 BUILD_CRASH ?= build-crash
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 
 # Options of each directory, as meson NAME=VALUE words (see meson_options.txt).
 # release: what users run and benchmark; the suites that need no hooks.
@@ -33,14 +34,21 @@ CRASH_OPTS := buildtype=debugoptimized werror=true tests=enabled crash_points=tr
 # with -Wl,--no-undefined once the sanitizer runtimes are involved.
 ASAN_OPTS := buildtype=debugoptimized werror=true tests=enabled \
 	b_sanitize=address,undefined b_lundef=false stress_seconds=$(STRESS_SECONDS)
+# tsan: ThreadSanitizer over the threaded stress test (many producers and
+# readers in one process) and the suites around it. No ring-bench: its
+# spinning processes say nothing TSan can check.
+TSAN_OPTS := buildtype=debugoptimized werror=true tests=enabled perf=false \
+	b_sanitize=thread b_lundef=false stress_seconds=$(STRESS_SECONDS)
 
 RELEASE_SUITES := unit headers integration stress
 CRASH_SUITES := crash
 ASAN_SUITES := unit integration
+TSAN_SUITES := unit integration stress
 
 # Every sanitizer report is fatal, with a stack trace; leaks count as errors.
 SANITIZER_ENV := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:abort_on_error=1:second_deadlock_stack=1
 
 # Prints the -DNAME=VALUE arguments among its own argv whose value differs
 # from what `meson introspect --buildoptions` (on stdin) reports.
@@ -105,7 +113,7 @@ endef
 # The suites print a lot; one build directory at a time keeps it readable.
 .NOTPARALLEL:
 
-.PHONY: all build deps test test-release test-crash test-asan demo bench format clean help
+.PHONY: all build deps test test-release test-crash test-asan test-tsan demo bench format clean help
 
 all: build
 
@@ -115,16 +123,17 @@ help:
 	@echo "                 $(BUILD)/daemon/ringd, $(BUILD)/tools/ringctl, $(BUILD)/perf/ring-bench"
 	@echo "  make test      every test suite: unit, headers, integration and stress in"
 	@echo "                 $(BUILD)/; crash in $(BUILD_CRASH)/; unit and integration under"
-	@echo "                 ASan+UBSan in $(BUILD_ASAN)/. Fails if anything fails."
-	@echo "  make test-release | test-crash | test-asan   one of those three only"
+	@echo "                 ASan+UBSan in $(BUILD_ASAN)/; unit, integration and stress"
+	@echo "                 under TSan in $(BUILD_TSAN)/. Fails if anything fails."
+	@echo "  make test-release | test-crash | test-asan | test-tsan   one of those only"
 	@echo "  make demo      build, then a guided tour of ringctl (scripts/demo.sh)"
 	@echo "  make bench     build, then ring-bench floor, latency and throughput (JSON lines)"
 	@echo "  make format    clang-format -i every tracked C file (or FILES=\"a.c b.h\")"
-	@echo "  make clean     remove $(BUILD)/, $(BUILD_CRASH)/ and $(BUILD_ASAN)/"
+	@echo "  make clean     remove $(BUILD)/, $(BUILD_CRASH)/, $(BUILD_ASAN)/ and $(BUILD_TSAN)/"
 	@echo "  make deps      only check (and, as root, install) the Debian packages"
 	@echo ""
 	@echo "Variables: JOBS=$(JOBS) STRESS_SECONDS=$(STRESS_SECONDS) BUILD=$(BUILD)" \
-		"BUILD_CRASH=$(BUILD_CRASH) BUILD_ASAN=$(BUILD_ASAN)"
+		"BUILD_CRASH=$(BUILD_CRASH) BUILD_ASAN=$(BUILD_ASAN) BUILD_TSAN=$(BUILD_TSAN)"
 
 deps:
 	@scripts/deps.sh
@@ -132,11 +141,12 @@ deps:
 build: deps
 	$(call configure,$(BUILD),$(RELEASE_OPTS))
 
-test: test-release test-crash test-asan
+test: test-release test-crash test-asan test-tsan
 	@echo "==> make test: all suites passed"
 	$(call recap,$(BUILD))
 	$(call recap,$(BUILD_CRASH))
 	$(call recap,$(BUILD_ASAN))
+	$(call recap,$(BUILD_TSAN))
 
 test-release: build
 	$(call run_suites,$(BUILD),$(RELEASE_SUITES))
@@ -149,6 +159,11 @@ test-asan: deps
 	$(call configure,$(BUILD_ASAN),$(ASAN_OPTS))
 	@echo "==> sanitizer reports are fatal: $(SANITIZER_ENV)"
 	$(call run_suites,$(BUILD_ASAN),$(ASAN_SUITES),--timeout-multiplier 3,$(SANITIZER_ENV))
+
+test-tsan: deps
+	$(call configure,$(BUILD_TSAN),$(TSAN_OPTS))
+	@echo "==> data races are fatal: $(TSAN_ENV)"
+	$(call run_suites,$(BUILD_TSAN),$(TSAN_SUITES),--timeout-multiplier 3,$(TSAN_ENV))
 
 demo: build
 	@BUILD_DIR=$(BUILD) scripts/demo.sh
@@ -174,4 +189,4 @@ format:
 	echo "==> clang-format -i: $$(wc -w <<<"$$files") files"
 
 clean:
-	rm -rf -- $(BUILD) $(BUILD_CRASH) $(BUILD_ASAN)
+	rm -rf -- $(BUILD) $(BUILD_CRASH) $(BUILD_ASAN) $(BUILD_TSAN)
