@@ -30,6 +30,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ struct prod_state {
 };
 
 struct shared {
+	_Atomic uint32_t readers_open;	/* readers that have opened at position 0 */
 	_Atomic uint32_t stop_producing;
 	_Atomic uint32_t producers_done;
 	struct prod_state prod[NIDS];
@@ -198,6 +200,7 @@ static int reader_main(void *arg)
 	rc = ring_reader_open(t, &cfg, &r);
 	if (rc < 0)
 		return fail_into(err, "reader %u: reader_open: %s", g, ring_strerror(rc));
+	atomic_fetch_add(&fx.sh->readers_open, 1);
 	for (;;) {
 		struct ring_topic_stat st;
 		struct ring_record rec;
@@ -291,9 +294,13 @@ static struct ring_topic_stat stat_of(struct ring_topic *t)
 	return st;
 }
 
-static bool gating_registered(void *arg)
+/* Every reader has opened at position 0: only then may producers start,
+ * or an ordinary reader opening late could find position 0 reused. */
+static bool readers_open(void *arg)
 {
-	return stat_of(arg).gating_readers == GATING;
+	const struct shared *sh = arg;
+
+	return atomic_load(&sh->readers_open) == NREADERS;
 }
 
 static bool no_producers(void *arg)
@@ -321,7 +328,8 @@ static void test_kill_random_producers_lose_nothing_acknowledged(void **state)
 		f->reader_pid[g] = t_fork_child(reader_main, (void *)(uintptr_t)g);
 		assert_true(f->reader_pid[g] > 0);
 	}
-	assert_true(t_wait_until(gating_registered, f->topic, 10 * NS_PER_S, NS_PER_MS));
+	assert_true(t_wait_until(readers_open, f->sh, 10 * NS_PER_S, NS_PER_MS));
+	assert_int_equal(stat_of(f->topic).gating_readers, GATING);
 	for (unsigned l = 0; l < LANES; l++) {
 		lane_id[l] = l;
 		f->prod_pid[l] = t_fork_child(producer_main, (void *)(uintptr_t)l);
