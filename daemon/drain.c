@@ -140,7 +140,8 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 	 * now, synced with the data below. */
 	if (final || now - t->last_offsets_ns >= 1000000u) {
 		t->last_offsets_ns = now;
-		rc = offsets_collect(t->offsets, t->ring);
+		rc = final ? offsets_collect_now(t->offsets, t->ring)
+			   : offsets_collect(t->offsets, t->ring);
 		if (rc < 0)
 			io_failed(t, rc, STEP_OFFSETS, now);
 		else

@@ -91,8 +91,44 @@ static int settle(struct ring_group_slot *g, uint64_t *ret_state)
 	}
 }
 
-int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32_t mode,
-		     uint64_t start_pos, struct ring_group_slot **ret_slot)
+/* Fill in a slot we hold in INIT from @init (nobody reads it before G4). */
+static void slot_init(struct ring_group_slot *g, const char *name, uint32_t mode,
+		      const struct ringi_group_init *init)
+{
+	memset(g->name, 0, sizeof(g->name));
+	memcpy(g->name, name, strlen(name));
+	g->mode = mode;
+	/* Nobody reads these before G4 (in find_or_create()): relaxed. */
+	ring_store_relaxed(&g->committed, init->committed);
+	ring_store_relaxed(&g->next, init->next);
+	ring_store_relaxed(&g->owner, 0);
+	ring_store_relaxed(&g->heartbeat_ns, 0);
+	ring_store_relaxed(&g->delivered, 0);
+	ring_store_relaxed(&g->redelivered, 0);
+	ring_store_relaxed(&g->dead_lettered, 0);
+	ring_store_relaxed(&g->acked, 0);
+	for (unsigned i = 0; i < RING_MAX_MEMBERS; i++) {
+		ring_store_relaxed(&g->members[i].owner, 0);
+		ring_store_relaxed(&g->members[i].heartbeat_ns, 0);
+		ring_store_relaxed(&g->members[i].delivered, 0);
+	}
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		bool restored = i < init->count;
+
+		/* A restored delivery: released by no member, due at once
+		 * (deadline 0), with the deliveries it had. The first scan
+		 * of any member takes it over as a redelivery. */
+		ring_store_relaxed(&g->inflight[i].pos, restored ? init->pos[i] : RING_POS_NONE);
+		ring_store_relaxed(&g->inflight[i].meta,
+				   restored ? ringi_inflight_make(RING_INFLIGHT_RELEASED,
+								  RING_INFLIGHT_NO_MEMBER,
+								  init->deliveries[i], 0)
+					    : 0);
+	}
+}
+
+static int find_or_create(struct ring_topic *t, const char *name, bool create, uint32_t mode,
+			  const struct ringi_group_init *init, struct ring_group_slot **ret_slot)
 {
 	struct ring_control *ctl = t->ctl;
 	uint32_t h = name_hash(name);
@@ -103,7 +139,7 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 	for (unsigned probe = 0, turns = 0; probe < RING_MAX_GROUPS && turns < 2 * RING_MAX_GROUPS;
 	     probe++, turns++) {
 		struct ring_group_slot *g = &ctl->groups[(h + probe) % RING_MAX_GROUPS];
-		uint64_t st, init;
+		uint64_t st, mine;
 		int rc = settle(g, &st);
 
 		if (rc < 0)
@@ -121,34 +157,14 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 			return -ENOENT;
 		if (!me)
 			me = ringi_owner_self_process();
-		init = state_make(RING_GROUP_INIT, me);
+		mine = state_make(RING_GROUP_INIT, me);
 		/* G4 (acq_rel): the slot is ours to fill in. */
-		if (!ring_cas_acq_rel(&g->state, &st, init)) {
+		if (!ring_cas_acq_rel(&g->state, &st, mine)) {
 			probe--;	/* someone else took it: look at it again */
 			continue;
 		}
 		RING_CRASH_POINT("group.create.mid_init");
-		memset(g->name, 0, sizeof(g->name));
-		memcpy(g->name, name, strlen(name));
-		g->mode = mode;
-		/* Nobody reads these before G4 below: relaxed. */
-		ring_store_relaxed(&g->committed, start_pos);
-		ring_store_relaxed(&g->next, start_pos);
-		ring_store_relaxed(&g->owner, 0);
-		ring_store_relaxed(&g->heartbeat_ns, 0);
-		ring_store_relaxed(&g->delivered, 0);
-		ring_store_relaxed(&g->redelivered, 0);
-		ring_store_relaxed(&g->dead_lettered, 0);
-		ring_store_relaxed(&g->acked, 0);
-		for (unsigned i = 0; i < RING_MAX_MEMBERS; i++) {
-			ring_store_relaxed(&g->members[i].owner, 0);
-			ring_store_relaxed(&g->members[i].heartbeat_ns, 0);
-			ring_store_relaxed(&g->members[i].delivered, 0);
-		}
-		for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
-			ring_store_relaxed(&g->inflight[i].pos, RING_POS_NONE);
-			ring_store_relaxed(&g->inflight[i].meta, 0);
-		}
+		slot_init(g, name, mode, init);
 		/* G4 (release): publish the group. Only a dead creator's slot
 		 * is reclaimed, so the state is still ours. */
 		ring_store_release(&g->state, state_make(RING_GROUP_ACTIVE, 0));
@@ -156,6 +172,27 @@ int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32
 		return 0;
 	}
 	return create ? -ENOSPC : -ENOENT;
+}
+
+int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32_t mode,
+		     uint64_t start_pos, struct ring_group_slot **ret_slot)
+{
+	const struct ringi_group_init init = { .committed = start_pos, .next = start_pos };
+
+	return find_or_create(t, name, create, mode, &init, ret_slot);
+}
+
+int ringi_group_restore(struct ring_topic *t, const char *name, uint32_t mode,
+			const struct ringi_group_init *init, struct ring_group_slot **ret_slot)
+{
+	if (init->count > RING_GROUP_INFLIGHT || init->next < init->committed ||
+	    (mode != RING_GROUP_SHARED && init->count))
+		return -EINVAL;
+	for (unsigned i = 0; i < init->count; i++)
+		if (init->pos[i] % 8 || init->pos[i] < init->committed ||
+		    init->pos[i] >= init->next || !init->deliveries[i])
+			return -EINVAL;
+	return find_or_create(t, name, true, mode, init, ret_slot);
 }
 
 /* ---- shared groups: in-flight entries and the low watermark ---- */
@@ -180,6 +217,76 @@ uint64_t ringi_group_watermark(struct ring_group_slot *g)
 			low = pos;
 	}
 	return low;
+}
+
+/*
+ * The in-flight snapshot ringd logs, so that a reboot (which takes the
+ * table with the shared memory) redelivers only what was in flight.
+ *
+ * Why it is a superset of the positions below *ret_next that are unacked
+ * when the scan ends: a member records an entry's claim (G10 on meta, then
+ * its pos store) before its CAS on `next` moves past the position (G7,
+ * shared_claim() in consumer.c), and next moves only by such CASes (or
+ * over padding and lost records, which hold nothing to deliver; or by an
+ * operator's reset, which empties the table first). So for a
+ * record p below the `next` we load first (G7 acquire, pairing with the
+ * claim's CAS; later CASes continue its release sequence), the claimer's
+ * meta and pos stores happen before our loads of that entry: we see
+ * PENDING(claimer) or a later meta, and p or a later pos. A record stays
+ * in its entry from claim to ack (redelivery, nack and hand-back change
+ * meta in place), and the entry turns FREE and its pos NONE only after
+ * the ack's CAS (entry_free(); or once the record went to the dead-letter
+ * topic or was lost to retention: done with all the same). So an entry we
+ * see FREE, or holding NONE or another position, had its record acked;
+ * one not acked is seen with p. ringi_group_watermark() rests on the
+ * same order. What we may log needlessly (a duplicate after a reboot, allowed by
+ * at-least-once): a record acked during the scan; a lost claim not yet
+ * cleared (its winner's entry holds it too, deduplicated below); a
+ * PENDING claim that won but was not yet handed out; an ack in progress.
+ *
+ * Sorted by position, each once (the larger delivery count kept); a
+ * position that is not 8-aligned is damage and left out.
+ */
+unsigned ringi_group_inflight_snapshot(struct ring_group_slot *g, uint64_t *ret_next,
+				       uint64_t pos[RING_GROUP_INFLIGHT],
+				       uint8_t deliveries[RING_GROUP_INFLIGHT])
+{
+	/* G7 (acquire) first: see above. */
+	uint64_t next = ring_load_acquire(&g->next);
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < RING_GROUP_INFLIGHT; i++) {
+		struct ring_inflight *e = &g->inflight[i];
+		/* G9 (acquire) pairs with the releases on meta; then pos,
+		 * acquire as in ringi_group_watermark(). */
+		uint64_t meta = ring_load_acquire(&e->meta);
+		uint64_t p;
+		unsigned d, k;
+
+		if (ringi_inflight_state(meta) == RING_INFLIGHT_FREE)
+			continue;
+		p = ring_load_acquire(&e->pos);
+		if (p >= next || p % 8)
+			continue;
+		d = ringi_inflight_deliveries(meta);
+		if (!d)
+			d = 1;	/* never stored by a member; a record counts once */
+		/* Insertion into the sorted prefix: at most 256 entries. */
+		for (k = n; k > 0 && pos[k - 1] > p; k--)
+			;
+		if (k > 0 && pos[k - 1] == p) {
+			if (d > deliveries[k - 1])
+				deliveries[k - 1] = (uint8_t)d;
+			continue;
+		}
+		memmove(pos + k + 1, pos + k, (n - k) * sizeof(*pos));
+		memmove(deliveries + k + 1, deliveries + k, (n - k) * sizeof(*deliveries));
+		pos[k] = p;
+		deliveries[k] = (uint8_t)d;
+		n++;
+	}
+	*ret_next = next;
+	return n;
 }
 
 void ringi_group_raise_committed(struct ring_group_slot *g, uint64_t pos)

@@ -19,6 +19,9 @@ enum ring_inflight_state {
 };
 
 #define RING_INFLIGHT_DEADLINE_MASK ((UINT64_C(1) << 48) - 1)
+/* The member of an entry ringd restored after a reboot: none (no member
+ * slot has this number, so every scan judges it gone). */
+#define RING_INFLIGHT_NO_MEMBER 63u
 
 static inline uint64_t ringi_inflight_make(enum ring_inflight_state st, unsigned member,
 					   unsigned deliveries, uint64_t deadline_ms)
@@ -56,6 +59,41 @@ int ringi_group_name_check(const char *name);
  * for seconds). Thread- and process-safe. */
 int ringi_group_find(struct ring_topic *t, const char *name, bool create, uint32_t mode,
 		     uint64_t start_pos, struct ring_group_slot **ret_slot);
+
+/* A group's state as ringd restores it from the offsets log. */
+struct ringi_group_init {
+	uint64_t committed;
+	uint64_t next;			/* shared: the next position to hand out */
+	unsigned count;			/* shared: in-flight records, at most RING_GROUP_INFLIGHT */
+	const uint64_t *pos;		/* their positions, in [committed, next), 8-aligned */
+	const uint8_t *deliveries;	/* and deliveries so far, each at least 1 */
+};
+
+/*
+ * Create group @name as ringi_group_find() does, but with committed and
+ * next from @init and @init's in-flight records as entries released by no
+ * member (RING_INFLIGHT_NO_MEMBER), due at once with their delivery
+ * counts, all written before the slot is published (G4): a member that
+ * joins sees the whole restored state or no group. An existing group is
+ * returned as it is. -EINVAL if @init makes no sense (see its fields; in
+ * flight records for an exclusive group), else as ringi_group_find().
+ * For ringd, before it attaches to a ring it recreated.
+ */
+int ringi_group_restore(struct ring_topic *t, const char *name, uint32_t mode,
+			const struct ringi_group_init *init, struct ring_group_slot **ret_slot);
+
+/*
+ * Shared groups: a snapshot for the offsets log. *ret_next is `next`,
+ * loaded first; @pos and @deliveries get, sorted by position and each
+ * once, the positions below it of every entry that is not FREE, with
+ * their delivery counts; returns how many. A superset of the records
+ * below *ret_next still unacked when the call returns (the argument is at
+ * the definition, group.c); a record acked during the call may be in it.
+ * Reads only; any thread or process.
+ */
+unsigned ringi_group_inflight_snapshot(struct ring_group_slot *g, uint64_t *ret_next,
+				       uint64_t pos[RING_GROUP_INFLIGHT],
+				       uint8_t deliveries[RING_GROUP_INFLIGHT]);
 
 /* Shared groups: the lowest position not yet acked (or `next`). A
  * snapshot that is never above the true watermark: entries are read one

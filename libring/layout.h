@@ -152,7 +152,8 @@ struct ring_member_slot {
  *
  *   meta bits  0..47 deadline, CLOCK_MONOTONIC ms (redeliver after it)
  *             48..55 deliveries so far
- *             56..61 member slot
+ *             56..61 member slot (63: none, an entry ringd restored
+ *                    from the offsets log after a reboot)
  *             62..63 state: 0 FREE, 1 PENDING (claiming `pos`),
  *                    2 DELIVERED, 3 RELEASED (nacked or left by a closed
  *                    member: redeliverable after the deadline)

@@ -23,8 +23,9 @@
  * committed at the tail. The shared group: every record processed at least
  * once; records processed twice at most two per member killed, plus, for
  * the reboot, the records between the group's committed watermark and its
- * hand-out position at that moment (the in-flight table lives in shared
- * memory and does not survive a reboot); committed at the tail.
+ * hand-out position at that moment (a loose bound: ringd logs the group's
+ * in-flight records and next, so only those, and whatever was handed out
+ * after the last logged state, come again); committed at the tail.
  *
  * Prints its seed; RING_TEST_SEED replays the sequence of events. Skipped
  * (exit 77) when ringd was not built.
@@ -270,7 +271,7 @@ static void restart_ringd(struct fixture *f)
 }
 
 /* Records of the shared group between its watermark and its hand-out
- * position: what a reboot hands out again. */
+ * position: at most what a reboot hands out again. */
 static uint64_t shared_window(struct fixture *f)
 {
 	struct ring_group_stat s;
