@@ -732,7 +732,8 @@ static size_t state_entry(uint8_t *buf, const char *name, uint32_t mode, uint64_
 	memcpy(buf + 48, name, len);
 	for (unsigned i = 0; i < count; i++)
 		put64le(buf + at + 8 * i, pos[i]);
-	memcpy(buf + at + 8 * count, d, count);
+	if (count)
+		memcpy(buf + at + 8 * count, d, count);
 	put32le(buf + 8, ringi_crc32c(0, buf + 12, bytes - 12));
 	return bytes;
 }
