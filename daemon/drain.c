@@ -3,9 +3,19 @@
  * drain.c - see drain.h. The order of one pass is the data path's:
  *
  *   committed ring bytes --stage (copy, validate, CRC)--> staging buffers
- *   --flush (io_uring writes)--> segment files: publish `persisted` (D1)
+ *   --write (io_uring, left in flight)--> segment files: once it completes,
+ *   publish `persisted` (D1)
  *   --sync (one fdatasync for all)--> publish `durable` (D2), wake waiters
  *   --ring_topic_maintain()--> the ring reuses what is persisted
+ *
+ * The write overlaps the next passes: a pass stages what producers
+ * committed meanwhile into the other staging buffer and only looks whether
+ * the write has completed; a pass that finds nothing to stage waits for it.
+ * Once it is reaped (and `persisted` published, which frees ring space for
+ * the producers) the next pass submits what was staged meanwhile. So the
+ * kernel's copy into the page cache (or the device's transfer, O_DIRECT)
+ * runs beside ringd's own copy and CRC instead of after it. The final
+ * drain and retries after an I/O error write and wait (seglog_flush()).
  *
  * Producers are gated by `persisted`, so while writes fail (a full disk,
  * EIO) the ring fills and producers feel back-pressure; nothing is dropped
@@ -97,12 +107,25 @@ static bool stage(struct dtopic *t)
 	return n > 0;
 }
 
+/* @pos is written: publish it. true if that is news. */
+static bool persisted_to(struct dtopic *t, uint64_t pos)
+{
+	if (pos <= t->persisted)
+		return false;
+	t->persisted = pos;
+	ringi_publish_persisted(t->ring, pos);
+	return true;
+}
+
 static bool sync_due(const struct dtopic *t, uint64_t now, bool final)
 {
 	if (t->persisted <= t->durable)
 		return false;
 	if (final)
 		return true;
+	/* The next one after the one in flight (interval, never). */
+	if (seglog_syncing(t->log))
+		return false;
 	switch (t->config.fsync_policy) {
 	case RING_FSYNC_ALWAYS:
 		return now >= t->sync_hold_until_ns;
@@ -113,28 +136,63 @@ static bool sync_due(const struct dtopic *t, uint64_t now, bool final)
 	}
 }
 
-bool drain_topic(struct dtopic *t, uint64_t now, bool final)
+/*
+ * Sync now and wait (`always`, and the final drain): publish `durable`,
+ * and hold the next sync after one that woke several waiters. false if
+ * it failed (the episode is started).
+ */
+static bool sync_wait(struct dtopic *t, uint64_t now, bool *moved)
+{
+	uint64_t start = ringi_now_ns(), end, pos;
+	unsigned woken = 0;
+	int rc = seglog_sync(t->log, &pos);
+
+	/* It waited for the write in flight: `persisted` first, never
+	 * behind `durable`. */
+	*moved |= persisted_to(t, seglog_persisted(t->log));
+	if (rc < 0) {
+		io_failed(t, rc, STEP_SYNC, now);
+		return false;
+	}
+	io_recovered(t, STEP_SYNC);
+	t->last_sync_ns = now;
+	if (pos > t->durable) {
+		t->durable = pos;
+		woken = ringi_publish_durable(t->ring, pos);
+		*moved = true;
+	}
+	end = ringi_now_ns();
+	t->sync_hold_until_ns = 0;
+	if (woken >= SYNC_HOLD_MIN_WAITERS)
+		t->sync_hold_until_ns =
+			end + ((end - start) / 4 < SYNC_HOLD_MAX_NS ? (end - start) / 4
+								  : SYNC_HOLD_MAX_NS);
+	return true;
+}
+
+static bool drain_pass(struct dtopic *t, uint64_t now, bool final)
 {
 	bool moved = false;
 	uint64_t pos;
 	int rc;
 
-	if (t->io_error && now < t->retry_at_ns && !final)
-		return false;
 	if (!t->broken)
 		moved = stage(t);
 	if (t->drained > t->persisted || t->io_error) {
-		rc = seglog_flush(t->log, &pos);
+		/* Wait for the write in flight only when this pass has nothing
+		 * else to do: staging found nothing new (or no room). Under
+		 * `always` the sync waits for every write anyway, and a write
+		 * waited for at once lets it start sooner. */
+		if (final || t->io_error || t->config.fsync_policy == RING_FSYNC_ALWAYS)
+			rc = seglog_flush(t->log, &pos);
+		else
+			rc = seglog_write_async(t->log, !moved, &pos);
 		if (rc < 0) {
 			io_failed(t, rc, STEP_WRITE, now);
 			return moved;
 		}
 		io_recovered(t, STEP_WRITE);
-		if (pos > t->persisted) {
-			t->persisted = pos;
-			ringi_publish_persisted(t->ring, pos);
-			moved = true;
-		}
+		moved |= persisted_to(t, pos);
 	}
 	/* Committed group positions, at most every millisecond: appended
 	 * now, synced with the data below. */
@@ -158,26 +216,34 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 		io_recovered(t, STEP_OFFSETS_SYNC);
 	}
 	if (sync_due(t, now, final)) {
-		uint64_t start = ringi_now_ns(), end;
-		unsigned woken = 0;
-
-		rc = seglog_sync(t->log, &pos);
+		if (final || t->config.fsync_policy == RING_FSYNC_ALWAYS) {
+			if (!sync_wait(t, now, &moved))
+				return moved;
+		} else {
+			/* Overlapped with the writes: reaped below, by this pass
+			 * or a later one. */
+			rc = seglog_sync_start(t->log);
+			if (rc < 0) {
+				io_failed(t, rc, STEP_SYNC, now);
+				return moved;
+			}
+			t->last_sync_ns = now;
+		}
+	}
+	if (seglog_syncing(t->log)) {
+		/* Waited for only by a pass that has nothing else to do. */
+		rc = seglog_sync_reap(t->log, !moved, &pos);
 		if (rc < 0) {
 			io_failed(t, rc, STEP_SYNC, now);
 			return moved;
 		}
-		io_recovered(t, STEP_SYNC);
-		t->last_sync_ns = now;
+		if (!seglog_syncing(t->log))
+			io_recovered(t, STEP_SYNC);
 		if (pos > t->durable) {
 			t->durable = pos;
-			woken = ringi_publish_durable(t->ring, pos);
+			(void)ringi_publish_durable(t->ring, pos);
+			moved = true;
 		}
-		end = ringi_now_ns();
-		t->sync_hold_until_ns = 0;
-		if (woken >= SYNC_HOLD_MIN_WAITERS)
-			t->sync_hold_until_ns =
-				end + ((end - start) / 4 < SYNC_HOLD_MAX_NS ? (end - start) / 4
-									  : SYNC_HOLD_MAX_NS);
 	}
 	/* Reuse what is persisted; also repairs claims of dead producers,
 	 * which would otherwise stall this drain. At most every millisecond
@@ -188,6 +254,17 @@ bool drain_topic(struct dtopic *t, uint64_t now, bool final)
 		(void)ring_topic_maintain(t->ring);
 	}
 	return moved;
+}
+
+bool drain_topic(struct dtopic *t, uint64_t now, bool final)
+{
+	/* Backing off after an I/O error: whatever is in flight waits for
+	 * the retry too (or ringd would spin until then). */
+	if (t->io_error && now < t->retry_at_ns && !final)
+		return false;
+	/* A write or sync in flight is work: ringd must come back to reap
+	 * it, and no producer's commit would wake it for that. */
+	return drain_pass(t, now, final) || seglog_writing(t->log) || seglog_syncing(t->log);
 }
 
 bool drain_pending(const struct dtopic *t, uint64_t now)
@@ -203,7 +280,7 @@ bool drain_pending(const struct dtopic *t, uint64_t now)
 	 * episode. The retry time bounds the sleep instead. */
 	if (t->io_error && now < t->retry_at_ns)
 		return false;
-	if (sync_due(t, now, false))
+	if (sync_due(t, now, false) || seglog_writing(t->log) || seglog_syncing(t->log))
 		return true;
 	/* seq_cst: this is the condition checked after registering as a
 	 * sleeper on the data futex (the W2 side of the handshake). */

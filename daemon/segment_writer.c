@@ -16,8 +16,36 @@
  * The buffer being filled is `cur`. When it is full, or when the next
  * record must start a new segment, it is sealed and the other buffer takes
  * over, if that one has been written; otherwise seglog_append() accepts no
- * more until seglog_flush() has written the older one. Writes therefore
- * reach a file in position order, and never overlap one in flight.
+ * more until the older one is written. Writes therefore reach a file in
+ * position order.
+ *
+ * Overlap. seglog_write_async() seals `cur` too, however full, and leaves
+ * its write in flight (uring_submit()): the drain loop stages the next
+ * records into the other buffer meanwhile, while the kernel copies the
+ * sealed one into the page cache or to the device. At most one write is
+ * in flight, and it is reaped before the next is submitted, before a
+ * roll, a sync, a blocking flush or close. So two writes that touch the
+ * same O_DIRECT block (the partial one each buffer begins with) are never
+ * in flight together, an old segment's descriptor outlives its writes,
+ * `persisted` moves only over completed writes and in order, and a sync
+ * covers only completed ones. A failed write leaves its buffer sealed and
+ * staged: it goes first when writing is retried.
+ *
+ * Writeback. A buffered write only fills the page cache; the disk works
+ * when something syncs, and an fdatasync (the interval's, or a roll's of a
+ * whole segment) then waits for all of it while nothing is staged or
+ * written. So, buffered, each overlapped write is followed by a
+ * sync_file_range(SYNC_FILE_RANGE_WRITE) of what earlier writes left dirty
+ * once that is WRITEBACK_BYTES or more, in flight on its own: the disk
+ * writes back while ringd goes on, and syncs find little left to wait for. It is a hint: it makes
+ * nothing durable, no guarantee rests on it, and its errors are left to
+ * the fdatasync that will meet them.
+ *
+ * Overlapped syncs. seglog_sync_start() submits the fdatasync of the
+ * active segment and returns; writes go on meanwhile (in their own uring
+ * slot). It covers what was written when it was submitted, so that is
+ * what seglog_sync_reap() declares durable. A roll, a blocking sync and
+ * close reap it first (a roll closes its descriptor).
  *
  * Trust. seglog_append() copies from the ring first and then checks and
  * checksums only its private copy: a process that scribbles on the ring
@@ -52,6 +80,13 @@
 #define BLOCK RING_SEG_BLOCK_BYTES
 /* Writes larger than this go through uring_write_all() in pieces. */
 #define MAX_BATCHED_WRITE (1u << 30)
+/* Buffered writes: written-back bytes are asked for once this much of the
+ * active segment is dirty (see "Writeback" at the top). */
+#define WRITEBACK_BYTES (1u << 20)
+/* The uring slots of the overlapped write and the overlapped sync. */
+#define WRITE_SLOT 0u
+#define SYNC_SLOT 1u
+#define HINT_SLOT 2u
 
 struct seg_info {
 	uint64_t base_pos;
@@ -67,6 +102,7 @@ struct stage {
 	uint8_t *mem;			/* cap bytes, BLOCK-aligned */
 	int reg;			/* registered buffer index, or -1 */
 	bool live;			/* holds bytes of segment seg_base */
+	bool inflight;			/* its write is submitted, not reaped */
 	bool sealed;			/* full: the older buffer, written first */
 	bool new_seg;			/* its segment is created when it is written */
 	uint64_t seg_base;
@@ -90,6 +126,24 @@ struct seglog {
 	struct uring *u;
 	struct stage st[2];
 	unsigned cur;
+
+	/* The write in flight (seglog_write_async()), or fly NULL. */
+	struct stage *fly;
+	struct uring_io fly_io[2];	/* the kernel's until reaped */
+	unsigned fly_n;
+
+	/* Writeback hints (see "Writeback" above). */
+	uint64_t wb_from;		/* active segment's offset not yet hinted */
+	bool wb_fly;			/* one is in flight, in wb_io */
+	struct uring_io wb_io;
+	size_t fly_len;			/* data bytes written, padded */
+	int fly_err;			/* its failure, reaped by a sync: reported
+					   by the next seglog_write_async() */
+
+	/* The sync in flight (seglog_sync_start()), if sync_fly. */
+	bool sync_fly;
+	struct uring_io sync_io;	/* the kernel's until reaped */
+	uint64_t sync_target;		/* `persisted` when it was submitted */
 
 	/* The active segment: the last one, the only one written. */
 	int fd;
@@ -252,6 +306,45 @@ fail:
 }
 
 /*
+ * Hand back the sync in flight, if any (@wait: wait for it): on success
+ * everything below its target is durable; a failure is sticky (see the
+ * top of the file).
+ *
+ * @return 0, -EAGAIN if !@wait and it is still in flight, or -errno.
+ */
+static int sync_reap(struct seglog *log, bool wait)
+{
+	int rc;
+
+	if (!log->sync_fly)
+		return 0;
+	rc = uring_reap(log->u, SYNC_SLOT, wait);
+	if (rc == -EAGAIN)
+		return rc;
+	log->sync_fly = false;
+	if (rc == 0)
+		rc = log->sync_io.res;
+	if (rc < 0) {
+		log->sync_err = rc;
+		log->unsynced = true;
+		return rc;
+	}
+	if (!log->sync_err && log->sync_target > log->durable)
+		log->durable = log->sync_target;
+	return 0;
+}
+
+/* Wait for the writeback hint in flight, if any (before its descriptor
+ * is closed); its result does not matter. */
+static void writeback_reap(struct seglog *log)
+{
+	if (log->wb_fly) {
+		(void)uring_reap(log->u, HINT_SLOT, true);
+		log->wb_fly = false;
+	}
+}
+
+/*
  * Start segment @base (== persisted: every older byte is written): close
  * the active one for good (cut its O_DIRECT padding, sync it and its time
  * index) and create the new one. Every step can be repeated after a
@@ -267,7 +360,11 @@ static int roll_to(struct seglog *log, uint64_t base)
 	};
 	int fd, tfd, rc;
 
-	RING_ASSERT(base == log->persisted);
+	RING_ASSERT(base == log->persisted && !log->fly);
+	/* A sync in flight uses the descriptor closed below; its failure
+	 * is recorded (sticky) and this roll's own sync would fail too. */
+	(void)sync_reap(log, true);
+	writeback_reap(log);
 	if (ftruncate(log->fd, (off_t)exact) < 0)
 		return -errno;
 	a->file_bytes = exact;
@@ -292,6 +389,7 @@ static int roll_to(struct seglog *log, uint64_t base)
 	log->fd = fd;
 	log->tix_fd = tfd;
 	log->tix_count = 0;
+	log->wb_from = RING_SEG_HEADER_BYTES;
 	/* Everything before the new segment was just synced. */
 	if (!log->sync_err && base > log->durable)
 		log->durable = base;
@@ -497,15 +595,15 @@ static void stage_written(struct seglog *log, struct stage *s, size_t wrote)
 	s->used = s->keep;
 }
 
-/* Write one buffer's bytes and its time index entries. */
-static int stage_write(struct seglog *log, struct stage *s)
+/* The I/Os that write @s's bytes and its time index entries, into @io
+ * (two); *ret_len is the data length, padded for O_DIRECT. */
+static unsigned stage_prep(struct seglog *log, struct stage *s, struct uring_io *io,
+			   size_t *ret_len)
 {
 	size_t len = (size_t)align_up(s->used, log->blk);
 	size_t tix_len = s->ntix * RING_TIX_ENTRY_BYTES;
 	uint64_t tix_off = log->tix_count * RING_TIX_ENTRY_BYTES;
-	struct uring_io io[2];
 	unsigned n = 0;
-	int rc;
 
 	/* O_DIRECT writes whole blocks: the tail is zeros, which readers
 	 * take for the end of the log until the next write fills it. */
@@ -519,9 +617,17 @@ static int stage_write(struct seglog *log, struct stage *s)
 		io[n++] = (struct uring_io){ .op = URING_OP_WRITE, .fd = log->tix_fd,
 					     .buf = s->tix, .len = (uint32_t)tix_len,
 					     .off = tix_off, .buf_index = -1 };
-	rc = uring_run(log->u, io, n);
-	if (rc < 0)
-		return rc;
+	*ret_len = len;
+	return n;
+}
+
+/* The @n I/Os of stage_prep() have their results: finish short writes
+ * (and a buffer too large for one write), then account for @s. */
+static int stage_finish(struct seglog *log, struct stage *s, const struct uring_io *io,
+			unsigned n, size_t len)
+{
+	int rc;
+
 	/* Finish short writes the slow way; fail on the first error. */
 	for (unsigned i = 0; i < n; i++) {
 		size_t want = io[i].len;
@@ -547,6 +653,154 @@ static int stage_write(struct seglog *log, struct stage *s)
 	return 0;
 }
 
+/* Write one buffer's bytes and its time index entries, and wait. */
+static int stage_write(struct seglog *log, struct stage *s)
+{
+	struct uring_io io[2];
+	size_t len;
+	unsigned n = stage_prep(log, s, io, &len);
+	int rc = uring_run(log->u, io, n);
+
+	return rc < 0 ? rc : stage_finish(log, s, io, n, len);
+}
+
+/*
+ * Hand back the write in flight, if any: once it has completed (@wait:
+ * wait for it). On success its buffer is written (stage_written()).
+ *
+ * @return 0 (also when nothing was in flight), -EAGAIN if !@wait and it
+ *         is still in flight, or -errno of the write: its buffer stays
+ *         sealed and staged, to be written again first.
+ */
+static int fly_reap(struct seglog *log, bool wait)
+{
+	struct stage *s = log->fly;
+	int rc;
+
+	if (!s)
+		return 0;
+	rc = uring_reap(log->u, WRITE_SLOT, wait);
+	if (rc == -EAGAIN)
+		return rc;
+	log->fly = NULL;
+	s->inflight = false;
+	if (rc < 0)
+		return rc;
+	return stage_finish(log, s, log->fly_io, log->fly_n, log->fly_len);
+}
+
+/*
+ * Ask for the writeback of the active segment's dirty bytes up to @to
+ * (see "Writeback" at the top), in a slot of its own: the write's
+ * completion must not wait for it, as writeback throttling can make it
+ * wait. Skipped while the last one is still in flight; it then covers
+ * more next time.
+ */
+static void writeback_hint(struct seglog *log, uint64_t to)
+{
+	uint64_t len;
+
+	if (log->direct)
+		return;
+	if (log->wb_fly) {
+		if (uring_reap(log->u, HINT_SLOT, false) == -EAGAIN)
+			return;
+		log->wb_fly = false;
+	}
+	if (to <= log->wb_from || to - log->wb_from < WRITEBACK_BYTES)
+		return;
+	len = to - log->wb_from;
+	if (len > MAX_BATCHED_WRITE)
+		len = MAX_BATCHED_WRITE;
+	log->wb_io = (struct uring_io){ .op = URING_OP_WRITEBACK, .fd = log->fd,
+					.len = (uint32_t)len, .off = log->wb_from,
+					.buf_index = -1 };
+	if (uring_submit(log->u, HINT_SLOT, &log->wb_io, 1) == 0)
+		log->wb_fly = true;
+	log->wb_from += len;
+}
+
+/* Start writing the sealed buffer @s and return (one too large for a
+ * single write is written here and now instead). */
+static int fly_submit(struct seglog *log, struct stage *s)
+{
+	int rc;
+
+	RING_ASSERT(!log->fly && s->sealed);
+	if (align_up(s->used, log->blk) > MAX_BATCHED_WRITE)
+		return stage_write(log, s);
+	log->fly_n = stage_prep(log, s, log->fly_io, &log->fly_len);
+	rc = uring_submit(log->u, WRITE_SLOT, log->fly_io, log->fly_n);
+	if (rc < 0)
+		return rc;
+	log->fly = s;
+	s->inflight = true;
+	/* The bytes before this write are written: whole pages of them
+	 * can be written back. */
+	writeback_hint(log, align_down(s->file_off, BLOCK));
+	return 0;
+}
+
+/*
+ * Nothing is in flight: start the next write, in position order. The
+ * sealed (older) buffer if there is one; else `cur` is sealed, however
+ * full, and the other buffer takes over after it (with its partial last
+ * block), so that staging goes on while it is written.
+ */
+static int submit_next(struct seglog *log)
+{
+	struct stage *c = &log->st[log->cur], *o = &log->st[log->cur ^ 1];
+	struct stage *s = o->live ? o : c;
+	int rc;
+
+	if (!stage_pending(s) || s->used == s->keep)
+		return 0;	/* nothing new (a new segment is created later) */
+	if (s->new_seg) {
+		rc = roll_to(log, s->seg_base);
+		if (rc < 0)
+			return rc;
+		s->new_seg = false;
+	}
+	if (s == c) {
+		c->sealed = true;
+		stage_start(log, o, c->seg_base, c->file_off + c->used, c, false);
+		log->cur ^= 1;
+	}
+	return fly_submit(log, s);
+}
+
+int seglog_write_async(struct seglog *log, bool wait, uint64_t *ret_persisted)
+{
+	int rc;
+
+	ring_validate_or_return(log && ret_persisted, -EINVAL);
+	rc = fly_reap(log, wait);
+	if (rc == -EAGAIN) {
+		/* Still in flight: nothing else can be submitted yet. */
+		*ret_persisted = log->persisted;
+		return 0;
+	}
+	if (rc == 0 && log->fly_err) {
+		rc = log->fly_err;
+		log->fly_err = 0;
+	}
+	if (rc == 0)
+		rc = submit_next(log);
+	if (rc == 0)
+		*ret_persisted = log->persisted;
+	return rc;
+}
+
+bool seglog_writing(const struct seglog *log)
+{
+	return log->fly != NULL;
+}
+
+uint64_t seglog_persisted(const struct seglog *log)
+{
+	return log->persisted;
+}
+
 int seglog_flush(struct seglog *log, uint64_t *ret_persisted)
 {
 	struct stage *order[2];
@@ -554,6 +808,12 @@ int seglog_flush(struct seglog *log, uint64_t *ret_persisted)
 	int rc;
 
 	ring_validate_or_return(log && ret_persisted, -EINVAL);
+	/* A write in flight goes first; if it failed, this flush fails as
+	 * a failed write of its own would, and a retry rewrites it. */
+	log->fly_err = 0;
+	rc = fly_reap(log, true);
+	if (rc < 0)
+		return rc;
 	/* The sealed buffer is the older one: its bytes go first. */
 	if (log->st[log->cur ^ 1].live)
 		order[n++] = &log->st[log->cur ^ 1];
@@ -591,6 +851,13 @@ int seglog_sync(struct seglog *log, uint64_t *ret_durable)
 	int rc;
 
 	ring_validate_or_return(log && ret_durable, -EINVAL);
+	/* Cover the write in flight too, once it completes; if it failed,
+	 * the sync covers what did complete, and the next
+	 * seglog_write_async() reports the failure. */
+	rc = fly_reap(log, true);
+	if (rc < 0)
+		log->fly_err = rc;
+	(void)sync_reap(log, true);	/* a failure is sticky: below */
 	target = log->persisted;
 	if (log->sync_err)
 		return log->sync_err;
@@ -606,6 +873,45 @@ int seglog_sync(struct seglog *log, uint64_t *ret_durable)
 	}
 	*ret_durable = log->durable;
 	return 0;
+}
+
+int seglog_sync_start(struct seglog *log)
+{
+	int rc;
+
+	ring_validate_or_return(log, -EINVAL);
+	if (log->sync_err)
+		return log->sync_err;
+	if (log->sync_fly || !log->unsynced)
+		return 0;
+	log->sync_io = (struct uring_io){ .op = URING_OP_FDATASYNC, .fd = log->fd, .buf_index = -1 };
+	rc = uring_submit(log->u, SYNC_SLOT, &log->sync_io, 1);
+	if (rc < 0)
+		return rc;
+	/* It covers what is written now; a write completing meanwhile
+	 * needs the next sync (stage_written() sets unsynced again). */
+	log->sync_fly = true;
+	log->sync_target = log->persisted;
+	log->unsynced = false;
+	return 0;
+}
+
+int seglog_sync_reap(struct seglog *log, bool wait, uint64_t *ret_durable)
+{
+	int rc;
+
+	ring_validate_or_return(log && ret_durable, -EINVAL);
+	rc = sync_reap(log, wait);
+	if (rc == -EAGAIN)
+		rc = 0;
+	if (rc == 0)
+		*ret_durable = log->durable;
+	return rc;
+}
+
+bool seglog_syncing(const struct seglog *log)
+{
+	return log->sync_fly;
 }
 
 /* ---- retention ---- */
@@ -707,6 +1013,11 @@ void seglog_close(struct seglog *log)
 {
 	if (!log)
 		return;
+	/* The kernel may still be reading a staging buffer. */
+	if (log->fly)
+		(void)fly_reap(log, true);
+	(void)sync_reap(log, true);
+	writeback_reap(log);
 	if (log->u) {
 		uring_unregister_buffers(log->u);
 		uring_close(log->u);

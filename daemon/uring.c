@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * uring.c - the only user of liburing (see uring.h). A batch is submitted
- * in one system call and its completions are reaped before uring_run()
- * returns, so no I/O is ever in flight outside a call: the caller's
- * buffers are free again when it returns, and a process that dies leaves
- * nothing half-owned behind.
+ * in one system call. uring_run() reaps its completions before it returns;
+ * uring_submit() leaves it in flight, one batch per slot, until
+ * uring_reap() hands it back. Each completion is tagged with its slot and
+ * index, so waiting for one batch files the completions of the others
+ * where they belong. The kernel owns the caller's buffers in between.
  *
  * In builds with RINGD_IO_FAULT (tests), every write and sync first asks
  * io_fault.c, which may fail it without running it and records what runs
  * for its power-loss simulation.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +26,31 @@
 /* Resubmissions of the rest of a short write. */
 #define SHORT_WRITE_TRIES 64u
 
+/* uring_run()'s own slot, after the caller's. */
+#define RUN_SLOT URING_SLOTS
+#define ALL_SLOTS (URING_SLOTS + 1)
+
+/* A batch submitted and not yet handed back: at most one per slot. */
+struct batch {
+	struct uring_io *ios;	/* the caller's, until handed back */
+	unsigned n, submitted, reaped;
+	bool active;
+	bool ended;		/* the fault layer has been told the results */
+	bool run[URING_MAX_BATCH];
+#if RINGD_IO_FAULT
+	void *token[URING_MAX_BATCH];
+#endif
+};
+
 struct uring {
 	struct io_uring ring;
 	bool buffers;		/* buffers are registered */
 	int broken;		/* sticky: SQEs may be stuck in the queue */
+	struct batch b[ALL_SLOTS];
 };
+
+static bool batch_collect(struct uring *u, unsigned slot, bool wait);
+static void batch_end(struct uring *u, unsigned slot);
 
 int uring_open(struct uring **ret_uring)
 {
@@ -50,6 +72,13 @@ void uring_close(struct uring *u)
 {
 	if (!u)
 		return;
+	/* The kernel must be done with the caller's buffers before they go. */
+	for (unsigned slot = 0; slot < ALL_SLOTS; slot++) {
+		if (u->b[slot].active) {
+			(void)batch_collect(u, slot, true);
+			batch_end(u, slot);
+		}
+	}
 	io_uring_queue_exit(&u->ring);
 	free(u);
 }
@@ -79,6 +108,8 @@ void uring_unregister_buffers(struct uring *u)
 static int fault_begin(struct uring_io *io, void **ret_token)
 {
 	*ret_token = NULL;
+	if (io->op == URING_OP_WRITEBACK)
+		return 0;	/* changes no file and makes nothing durable */
 	if (io->op == URING_OP_WRITE)
 		return io_fault_write_begin(io->fd, io->buf, io->len, io->off, ret_token);
 	return io_fault_sync_begin(io->fd);
@@ -88,7 +119,7 @@ static void fault_end(struct uring_io *io, void *token)
 {
 	if (io->op == URING_OP_WRITE)
 		io_fault_write_end(token, io->res);
-	else
+	else if (io->op != URING_OP_WRITEBACK)
 		io_fault_sync_end(io->fd, io->res);
 }
 #endif
@@ -109,6 +140,10 @@ static void prep(struct io_uring_sqe *sqe, const struct uring_io *io, bool fixed
 	case URING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, io->fd, 0);
 		break;
+	case URING_OP_WRITEBACK:
+		io_uring_prep_sync_file_range(sqe, io->fd, io->len, io->off,
+					      SYNC_FILE_RANGE_WRITE);
+		break;
 	}
 }
 
@@ -118,68 +153,60 @@ static void fail_all(struct uring_io *ios, unsigned n, int rc)
 		ios[i].res = rc;
 }
 
-int uring_run(struct uring *u, struct uring_io *ios, unsigned n)
+/*
+ * Queue and submit @n I/Os as the batch of @slot. The fault layer decides
+ * first which run; the rest get their result at once.
+ */
+static void batch_start(struct uring *u, unsigned slot, struct uring_io *ios, unsigned n)
 {
-	bool run[URING_MAX_BATCH];
-#if RINGD_IO_FAULT
-	void *token[URING_MAX_BATCH];
-#endif
-	unsigned queued = 0, submitted = 0, reaped = 0, tries = 0, i;
+	struct batch *b = &u->b[slot];
+	unsigned queued = 0, tries = 0, i;
 	int rc;
 
-	if (n == 0)
-		return 0;
-	if (n > URING_MAX_BATCH || !ios) {
-		if (ios)
-			fail_all(ios, n > URING_MAX_BATCH ? URING_MAX_BATCH : n, -EINVAL);
-		return -EINVAL;
-	}
-	if (u->broken) {
-		fail_all(ios, n, u->broken);
-		return u->broken;
-	}
-
+	*b = (struct batch){ .ios = ios, .n = n };
 	/* Decide what runs: an injected failure fails its I/O and cancels
 	 * the rest of its link chain, as the kernel would. */
 	for (i = 0; i < n; i++) {
-		bool cancel = i > 0 && ios[i - 1].link && (!run[i - 1] || ios[i - 1].res < 0);
+		bool cancel = i > 0 && ios[i - 1].link && (!b->run[i - 1] || ios[i - 1].res < 0);
 
-		run[i] = false;
+		b->run[i] = false;
 		ios[i].res = 0;
 		if (cancel) {
 			ios[i].res = -ECANCELED;
 			continue;
 		}
 #if RINGD_IO_FAULT
-		rc = fault_begin(&ios[i], &token[i]);
+		rc = fault_begin(&ios[i], &b->token[i]);
 		if (rc < 0) {
 			ios[i].res = rc;
 			continue;
 		}
 #endif
-		run[i] = true;
+		b->run[i] = true;
 	}
 
 	for (i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe;
 
-		if (!run[i])
+		if (!b->run[i])
 			continue;
 		sqe = io_uring_get_sqe(&u->ring);
-		RING_VERIFY(sqe != NULL);	/* n <= the queue's size, and it is empty */
+		/* The queue is empty between calls (everything queued is
+		 * submitted, or the ring is broken) and n <= its size. */
+		RING_VERIFY(sqe != NULL);
 		prep(sqe, &ios[i], u->buffers && ios[i].buf_index >= 0);
 		/* Link only to an I/O that runs: a chain cut by an injected
 		 * failure must not swallow the next chain's first I/O. */
-		if (ios[i].link && i + 1 < n && run[i + 1])
+		if (ios[i].link && i + 1 < n && b->run[i + 1])
 			io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-		io_uring_sqe_set_data64(sqe, i);
+		io_uring_sqe_set_data64(sqe, (uint64_t)slot << 32 | i);
 		queued++;
 	}
 
-	while (submitted < queued) {
+	while (b->submitted < queued) {
 		rc = io_uring_submit(&u->ring);
 		if (rc > 0) {
-			submitted += (unsigned)rc;
+			b->submitted += (unsigned)rc;
 			continue;
 		}
 		if ((rc == -EINTR || rc == -EAGAIN || rc == -EBUSY || rc == 0) &&
@@ -190,35 +217,150 @@ int uring_run(struct uring *u, struct uring_io *ios, unsigned n)
 		u->broken = rc < 0 ? rc : -EIO;
 		break;
 	}
+	b->active = true;
+}
 
-	while (reaped < submitted) {
+/*
+ * Take completions until @slot's batch has all of its own: waiting for
+ * them (@wait), or only those already there. A completion of another
+ * slot's batch goes to that batch. true once @slot's batch is complete.
+ */
+static bool batch_collect(struct uring *u, unsigned slot, bool wait)
+{
+	struct batch *b = &u->b[slot];
+
+	while (b->reaped < b->submitted && !u->broken) {
 		struct io_uring_cqe *cqe;
+		struct batch *o;
+		uint64_t tag;
+		unsigned i;
+		int rc = wait ? io_uring_wait_cqe(&u->ring, &cqe) : io_uring_peek_cqe(&u->ring, &cqe);
 
-		rc = io_uring_wait_cqe(&u->ring, &cqe);
+		if (rc == -EAGAIN && !wait)
+			return false;
 		if (rc == -EINTR)
 			continue;
 		if (rc < 0) {
 			u->broken = rc;
 			break;
 		}
-		i = (unsigned)io_uring_cqe_get_data64(cqe);
-		if (i < n)
-			ios[i].res = cqe->res;
+		tag = io_uring_cqe_get_data64(cqe);
+		i = (unsigned)tag;
+		if (tag >> 32 < ALL_SLOTS) {
+			o = &u->b[tag >> 32];
+			if (o->active && i < o->n) {
+				o->ios[i].res = cqe->res;
+				o->reaped++;
+			}
+		}
 		io_uring_cqe_seen(&u->ring, cqe);
-		reaped++;
 	}
+	return true;
+}
 
+/* Every completion of @slot's batch is in: tell the fault layer. */
+static void batch_end(struct uring *u, unsigned slot)
+{
 #if RINGD_IO_FAULT
-	for (i = 0; i < n; i++) {
-		if (run[i])
-			fault_end(&ios[i], token[i]);
+	struct batch *b = &u->b[slot];
+
+	if (b->ended)
+		return;
+	for (unsigned i = 0; i < b->n; i++) {
+		if (b->run[i])
+			fault_end(&b->ios[i], b->token[i]);
 	}
+	b->ended = true;
+#else
+	(void)u;
+	(void)slot;
 #endif
+}
+
+/* @slot's batch is complete: hand it back. */
+static int batch_finish(struct uring *u, unsigned slot)
+{
+	struct batch *b = &u->b[slot];
+
+	batch_end(u, slot);
+	b->active = false;
+	if (u->broken) {
+		fail_all(b->ios, b->n, u->broken);
+		return u->broken;
+	}
+	return 0;
+}
+
+/* What every batch must be; sets the results when it is not. */
+static int batch_check(struct uring *u, unsigned slot, struct uring_io *ios, unsigned n)
+{
+	if (n > URING_MAX_BATCH || !ios || slot >= ALL_SLOTS) {
+		if (ios)
+			fail_all(ios, n > URING_MAX_BATCH ? URING_MAX_BATCH : n, -EINVAL);
+		return -EINVAL;
+	}
+	if (u->b[slot].active) {
+		fail_all(ios, n, -EBUSY);
+		return -EBUSY;
+	}
 	if (u->broken) {
 		fail_all(ios, n, u->broken);
 		return u->broken;
 	}
 	return 0;
+}
+
+int uring_run(struct uring *u, struct uring_io *ios, unsigned n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = batch_check(u, RUN_SLOT, ios, n);
+	if (rc < 0)
+		return rc;
+	batch_start(u, RUN_SLOT, ios, n);
+	(void)batch_collect(u, RUN_SLOT, true);
+	return batch_finish(u, RUN_SLOT);
+}
+
+int uring_submit(struct uring *u, unsigned slot, struct uring_io *ios, unsigned n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (slot >= URING_SLOTS) {
+		fail_all(ios, n > URING_MAX_BATCH ? URING_MAX_BATCH : n, -EINVAL);
+		return -EINVAL;
+	}
+	rc = batch_check(u, slot, ios, n);
+	if (rc < 0)
+		return rc;
+	batch_start(u, slot, ios, n);
+#if RINGD_IO_FAULT
+	/* The fault layer keeps one process-wide record of the writes
+	 * between their _begin and _end, which a sync or a simulated power
+	 * loss must not see half done: with it compiled in, the batch
+	 * completes here, and uring_reap() only hands it back. */
+	(void)batch_collect(u, slot, true);
+	batch_end(u, slot);
+#endif
+	return 0;
+}
+
+int uring_reap(struct uring *u, unsigned slot, bool wait)
+{
+	if (slot >= URING_SLOTS || !u->b[slot].active)
+		return 0;
+	if (!batch_collect(u, slot, wait))
+		return -EAGAIN;
+	return batch_finish(u, slot);
+}
+
+bool uring_busy(const struct uring *u, unsigned slot)
+{
+	return slot < URING_SLOTS && u->b[slot].active;
 }
 
 int uring_write_all(struct uring *u, int fd, const void *buf, size_t len, uint64_t off,
