@@ -139,6 +139,18 @@ static uint32_t snap_crc(const struct entry *e)
 	return ringi_crc32c(crc, e->deliveries, e->count);
 }
 
+/* The part both kinds of entry share (all but the CRC), over @bytes of
+ * zeros. */
+static void encode_head(uint8_t *buf, uint32_t magic, size_t bytes, const struct entry *e)
+{
+	memset(buf, 0, bytes);
+	put32(buf, magic);
+	put32(buf + 4, (uint32_t)bytes);
+	put32(buf + 12, e->mode);
+	put64(buf + 16, e->committed);
+	put64(buf + 24, ringi_realtime_ns());
+}
+
 static size_t encode(uint8_t *buf, const struct entry *e)
 {
 	size_t len = strnlen(e->name, RING_GROUP_NAME_MAX);
@@ -146,32 +158,21 @@ static size_t encode(uint8_t *buf, const struct entry *e)
 
 	if (!e->snap) {
 		bytes = (ENTRY_FIXED + len + 7) & ~(size_t)7;
-		memset(buf, 0, bytes);
-		put32(buf, OFFSETS_MAGIC);
-		put32(buf + 4, (uint32_t)bytes);
-		put32(buf + 12, e->mode);
-		put64(buf + 16, e->committed);
-		put64(buf + 24, ringi_realtime_ns());
+		encode_head(buf, OFFSETS_MAGIC, bytes, e);
 		buf[32] = (uint8_t)len;
 		memcpy(buf + 33, e->name, len);
-		put32(buf + 8, ringi_crc32c(0, buf + 12, bytes - 12));
-		return bytes;
+	} else {
+		bytes = snap_bytes(len, e->count);
+		encode_head(buf, SNAP_MAGIC, bytes, e);
+		put64(buf + 32, e->next);
+		put32(buf + 40, e->count);
+		buf[44] = (uint8_t)len;
+		memcpy(buf + SNAP_FIXED, e->name, len);
+		at = SNAP_FIXED + ((len + 7) & ~(size_t)7);
+		for (unsigned i = 0; i < e->count; i++, at += 8)
+			put64(buf + at, e->pos[i]);
+		memcpy(buf + at, e->deliveries, e->count);
 	}
-	bytes = snap_bytes(len, e->count);
-	memset(buf, 0, bytes);
-	put32(buf, SNAP_MAGIC);
-	put32(buf + 4, (uint32_t)bytes);
-	put32(buf + 12, e->mode);
-	put64(buf + 16, e->committed);
-	put64(buf + 24, ringi_realtime_ns());
-	put64(buf + 32, e->next);
-	put32(buf + 40, e->count);
-	buf[44] = (uint8_t)len;
-	memcpy(buf + SNAP_FIXED, e->name, len);
-	at = SNAP_FIXED + ((len + 7) & ~(size_t)7);
-	for (unsigned i = 0; i < e->count; i++, at += 8)
-		put64(buf + at, e->pos[i]);
-	memcpy(buf + at, e->deliveries, e->count);
 	put32(buf + 8, ringi_crc32c(0, buf + 12, bytes - 12));
 	return bytes;
 }
