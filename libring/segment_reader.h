@@ -24,7 +24,7 @@
 #include "segment_format.h"
 
 /* The most segment files a directory listing returns: a bound on memory
- * (-E2BIG beyond it). 1M segments of 64 MiB are 64 TiB of log. */
+ * (-E2BIG beyond it). 1M segments of 256 MiB are 256 TiB of log. */
 #define RINGI_SEG_LIST_MAX (1u << 20)
 /* The most time index entries read from one .tix file (-E2BIG beyond). */
 #define RINGI_TIX_MAX_ENTRIES (1u << 24)

@@ -30,7 +30,7 @@ struct ring_topic;
 /* Defaults used when a ring_topic_config field is 0. */
 #define RING_DEFAULT_CAPACITY_BYTES   (UINT64_C(4) << 20)	/* 4 MiB */
 #define RING_DEFAULT_CLAIM_TIMEOUT_NS UINT64_C(1000000000)	/* 1 s */
-#define RING_DEFAULT_SEGMENT_BYTES    (UINT64_C(64) << 20)	/* 64 MiB */
+#define RING_DEFAULT_SEGMENT_BYTES    (UINT64_C(256) << 20)	/* 256 MiB */
 #define RING_DEFAULT_FSYNC_INTERVAL_NS UINT64_C(10000000)	/* 10 ms */
 #define RING_DEFAULT_FILE_MODE        0600u
 
@@ -73,7 +73,7 @@ struct ring_topic_config {
 	int32_t numa_node;		/**< node for RING_TOPIC_NUMA */
 	uint32_t file_mode;		/**< shm object and files; default 0600 */
 	/* The fields below are for ringd and ignored by ephemeral topics. */
-	uint64_t segment_bytes;		/**< roll segments at this size; default 64 MiB */
+	uint64_t segment_bytes;		/**< roll segments at this size; default 256 MiB */
 	uint64_t retention_ns;		/**< delete segments older than this; 0 = keep */
 	uint64_t retention_bytes;	/**< keep at most this much on disk; 0 = no limit */
 	uint32_t fsync_policy;		/**< enum ring_fsync_policy */
