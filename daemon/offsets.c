@@ -50,6 +50,7 @@
 #include "group.h"
 #include "log.h"
 #include "offsets.h"
+#include "recovery.h"
 
 #define OFFSETS_MAGIC 0x46464f52u /* "ROFF" */
 #define SNAP_MAGIC 0x53464f52u	  /* "ROFS" */
@@ -272,7 +273,10 @@ static bool slot_entry(struct ring_topic *ring, unsigned i, struct entry *e)
 	if (e->snap) {
 		unsigned n = ringi_group_inflight_snapshot(g, &e->next, e->pos, e->deliveries);
 
-		ringi_group_raise_committed(g, ringi_group_watermark(g));
+		/* The snapshot is sorted: its first position, or next, is the
+		 * ack watermark as of the scan, never above the true one (as
+		 * ringi_group_watermark()'s): one scan of the table, not two. */
+		ringi_group_raise_committed(g, n ? e->pos[0] : e->next);
 		/* G6 (acquire half of the raisers' CAS). */
 		e->committed = ring_load_acquire(&g->committed);
 		if (e->next < e->committed)
@@ -329,18 +333,6 @@ static int append(struct offsets *o, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	(void)close(fd);
-	return rc;
-}
-
 /* Room in o->buf for one more entry after @used bytes: grown as needed
  * (most groups' entries are small; a topic whose 64 shared groups all
  * have 256 records in flight needs SNAP_MAX each). */
@@ -362,7 +354,7 @@ static int buf_room(struct offsets *o, size_t used)
 }
 
 /* What the log holds for a group (@l), once entry @e follows. */
-static void note_logged_at(struct logged *l, const struct entry *e, uint64_t now)
+static void note_logged(struct logged *l, const struct entry *e, uint64_t now)
 {
 	/* As replay_merge() combines them. */
 	if (e->snap) {
@@ -375,17 +367,6 @@ static void note_logged_at(struct logged *l, const struct entry *e, uint64_t now
 	}
 	l->any = true;
 	l->committed = e->committed;
-}
-
-/* @l from a group's state as replay left it (appended when unknown). */
-static void note_logged_one(struct logged *l, const struct entry *e)
-{
-	note_logged_at(l, e, 0);
-}
-
-static void note_logged(struct offsets *o, unsigned i, const struct entry *e, uint64_t now)
-{
-	note_logged_at(&o->logged[i], e, now);
 }
 
 /* Rewrite the log with one entry per group of @ring (temporary file,
@@ -431,7 +412,7 @@ static int compact(struct offsets *o, struct ring_topic *ring)
 		return rc;
 	}
 	/* The rename is durable only once the directory is. */
-	rc = fsync_dir(o->dir);
+	rc = recovery_sync_dir(o->dir);
 	if (rc < 0)
 		log_errno(LOG_LVL_WARN, rc, "%s: fsync of the directory after compaction", o->dir);
 	(void)close(o->fd);
@@ -444,7 +425,7 @@ static int compact(struct offsets *o, struct ring_topic *ring)
 	memset(o->logged, 0, sizeof(o->logged));
 	for (unsigned i = 0; i < RING_MAX_GROUPS; i++)
 		if (done[i] && decode(o->buf + offs[i], used - offs[i], e))
-			note_logged(o, i, e, now);
+			note_logged(&o->logged[i], e, now);
 	return 0;
 }
 
@@ -588,7 +569,7 @@ int offsets_open(const char *dir, struct ring_topic *ring, int restore, uint64_t
 	 * the copies: the bookkeeping of changes (below). */
 	for (unsigned k = 0; k < nlast; k++) {
 		memset(&from_log[k], 0, sizeof(from_log[k]));
-		note_logged_one(&from_log[k], &last[k]);
+		note_logged(&from_log[k], &last[k], 0);	/* time unknown */
 	}
 	for (unsigned i = 0; restore && i < nlast; i++) {
 		struct ringi_group_init init = restore_state(&last[i], log_end);
@@ -689,7 +670,7 @@ static int collect(struct offsets *o, struct ring_topic *ring, bool now_all)
 		 * what a replay would see. */
 		for (unsigned i = 0; i < RING_MAX_GROUPS; i++) {
 			if (changed[i] && decode(o->buf + offs[i], used - offs[i], e))
-				note_logged(o, i, e, now);
+				note_logged(&o->logged[i], e, now);
 		}
 	}
 	if (o->size > o->compact_at) {

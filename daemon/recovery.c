@@ -70,7 +70,7 @@ static int truncate_durably(const char *dir, uint64_t base, const char *suffix, 
 	return rc;
 }
 
-static int sync_dir(const char *dir)
+int recovery_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = 0;
@@ -385,7 +385,7 @@ int recovery_run(const char *dir, uint64_t max_record_bytes, struct recovery_res
 		return rc;
 	rc = remove_leftovers(dir, bases, count);
 	if (rc > 0)
-		rc = sync_dir(dir);
+		rc = recovery_sync_dir(dir);
 	if (rc < 0)
 		goto fail;
 	r.found = (unsigned)count;

@@ -63,4 +63,8 @@ struct recovery_result {
 int recovery_run(const char *dir, uint64_t max_record_bytes, struct recovery_result *ret);
 void recovery_result_free(struct recovery_result *r);
 
+/* fsync the directory @dir, so that files created, renamed or removed in
+ * it stay so after a crash. 0 or -errno. */
+int recovery_sync_dir(const char *dir);
+
 #endif /* RINGD_RECOVERY_H */

@@ -59,8 +59,9 @@ struct ring_consumer {
 	uint32_t reset;
 	unsigned member;		/* shared: our member slot */
 	uint64_t owner;			/* our owner word */
-	uint64_t pos;			/* exclusive: next position to read */
-	uint64_t delivered_pos;		/* exclusive: end of what was delivered */
+	uint64_t pos;			/* exclusive: next position to read; everything
+				   below was delivered (or padding), so auto-commit
+				   and close commit it */
 	uint64_t last_commit_ns;
 	uint64_t auto_commit_ns;
 	uint64_t ack_wait_ns;
@@ -119,14 +120,9 @@ static inline int read_ring(struct ring_consumer *c, uint64_t pos, struct ring_r
 	uint64_t w, span;
 	uint32_t len;
 
-	/* C3 (acquire) pairs with M3, as in reader.c: at or past the limit
-	 * the bytes may be being zeroed for this lap; below it, reading the
-	 * word races with no cleaning. Nothing can be there yet. */
-	if (pos >= c->limit_seen) {
-		c->limit_seen = ring_load_acquire(&ctl->limit.pos);
-		if (pos >= c->limit_seen)
-			return -EAGAIN;
-	}
+	/* C3: nothing at or past the limit is read (internal.h). */
+	if (!ringi_below_limit(t, pos, &c->limit_seen))
+		return -EAGAIN;
 	/* C1 (acquire) pairs with P3: payload visible with the commit. */
 	w = ring_load_acquire(&h->word);
 	if (ring_word_lap(w) != ring_lap_of(pos, t->capacity_shift) ||
@@ -312,7 +308,6 @@ static void exclusive_stats_flush(struct ring_consumer *c)
 static void exclusive_delivered(struct ring_consumer *c, const struct ring_record *rec)
 {
 	c->pos = rec->next_position;
-	c->delivered_pos = c->pos;
 	c->delivered_unflushed++;
 }
 
@@ -337,8 +332,8 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 		 * with what it had (Kafka's rule). */
 		if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) &&
 		    now - c->last_commit_ns >= c->auto_commit_ns &&
-		    c->delivered_pos != ring_load_relaxed(&c->g->committed))
-			(void)ring_consumer_commit(c, c->delivered_pos);
+		    c->pos != ring_load_relaxed(&c->g->committed))
+			(void)ring_consumer_commit(c, c->pos);
 	}
 
 	/* Bounded: each turn delivers, skips padding, or waits. */
@@ -358,7 +353,6 @@ static int exclusive_next(struct ring_consumer *c, struct ring_record *rec, int6
 			 * moves us on, and the caller learns that records
 			 * were lost. Committing goes on from there. */
 			c->pos = reset_position(c, c->pos);
-			c->delivered_pos = c->pos;
 			return -ERANGE;
 		}
 		if (rc != -EAGAIN)
@@ -385,7 +379,6 @@ static int exclusive_join(struct ring_consumer *c)
 	}
 	RING_CRASH_POINT("group.exclusive.after_join");
 	c->pos = ring_load_acquire(&g->committed);
-	c->delivered_pos = c->pos;
 	c->last_commit_ns = now_ns(c);
 	ring_store_relaxed(&g->next, c->pos);	/* statistic, as above */
 	ring_store_relaxed(&g->heartbeat_ns, ringi_realtime_ns());
@@ -1037,7 +1030,7 @@ struct ring_consumer *ring_consumer_close(struct ring_consumer *c)
 		uint64_t me = c->owner;
 
 		if (!(c->flags & RING_CONSUMER_MANUAL_COMMIT) && still_owner(c))
-			(void)ring_consumer_commit(c, c->delivered_pos);
+			(void)ring_consumer_commit(c, c->pos);
 		RING_CRASH_POINT("group.exclusive.mid_close");
 		/* G8 (release): our commits are done before the group is free. */
 		(void)ring_cas_acq_rel(&c->g->owner, &me, 0);

@@ -69,6 +69,28 @@ static inline struct ring_record_header *ringi_header_at(const struct ring_topic
 	return (struct ring_record_header *)(t->data + (pos & t->mask));
 }
 
+/*
+ * May a reader load the header word at @pos? Only below the limit: the
+ * bytes of a position at or past it may be being zeroed for this lap
+ * right now. C3 (acquire) pairs with M3 in maintain.c: the bytes of every
+ * position below the limit were zeroed for its lap before the limit was
+ * raised past it, so reading its word races with no cleaning; what it
+ * holds is zero, or a word a producer of this lap put there by CAS (P2,
+ * P3). *@limit_seen caches the last limit loaded (by one reader or group
+ * member): the limit moves once per half ring, so it is reloaded only when
+ * @pos reaches it. (Checking the tail instead would do as well but cost a
+ * cache miss per record, on the line every producer writes, and steal it
+ * from them: memory-ordering.md, "C3".)
+ */
+static inline bool ringi_below_limit(const struct ring_topic *t, uint64_t pos,
+				     uint64_t *limit_seen)
+{
+	if (RING_LIKELY(pos < *limit_seen))
+		return true;
+	*limit_seen = ring_load_acquire(&t->ctl->limit.pos);
+	return pos < *limit_seen;
+}
+
 static inline bool ringi_is_persistent(const struct ring_topic *t)
 {
 	return !(t->flags & RING_TOPIC_EPHEMERAL);

@@ -254,21 +254,9 @@ static int read_one(struct ring_reader *r, struct ring_record *rec)
 		uint64_t pos = r->pos, w, span;
 		struct ring_record_header *h = ringi_header_at(t, pos);
 
-		/* The bytes of a position at or past the limit may be being
-		 * zeroed for this lap right now: look only below it. C3
-		 * (acquire) pairs with M3 in maintain.c: the bytes of every
-		 * position below the limit were zeroed for its lap before the
-		 * limit was raised past it, so reading its word races with no
-		 * cleaning; what it holds is zero, or a word a producer of
-		 * this lap put there by CAS (P2, P3). Cached: the limit moves
-		 * once per half ring. (Checking the tail instead would do as
-		 * well but cost a cache miss per record, on the line every
-		 * producer writes, and steal it from them.) */
-		if (pos >= r->limit_seen) {
-			r->limit_seen = ring_load_acquire(&ctl->limit.pos);
-			if (pos >= r->limit_seen)
-				return -EAGAIN;
-		}
+		/* C3: nothing at or past the limit is read (internal.h). */
+		if (!ringi_below_limit(t, pos, &r->limit_seen))
+			return -EAGAIN;
 		/* C1: a gating reader's word is held from reuse, an ordinary
 		 * reader's may be being reused (then the lap or C2 says so). */
 		w = r->gate ? ring_load_acquire(&h->word) : ringi_seqlock_word(t, pos);
