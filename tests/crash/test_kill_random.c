@@ -257,33 +257,23 @@ static int setup_topic(void **state)
 static int teardown_topic(void **state)
 {
 	struct fixture *f = *state;
-	int rc = 0;
+	int rc;
 
-	for (unsigned i = 0; i < NIDS; i++)
-		if (f->prod_pid[i] > 0)
-			(void)t_wait_child(f->prod_pid[i], 0, NULL);
 	for (unsigned i = 0; i < NREADERS; i++)
 		if (f->reader_pid[i] > 0)
 			(void)t_wait_child(f->reader_pid[i], 0, NULL);
-	t_shared_free(f->sh, sizeof(*f->sh));
-	f->topic = ring_topic_close(f->topic);
-	(void)ring_topic_unlink(f->dir, f->name);
-	if (f->dir[0] && t_tmpdir_remove(f->dir) < 0)
-		rc = -1;
+	rc = t_topic_teardown(f->prod_pid, NIDS, f->sh, sizeof(*f->sh), &f->topic, f->dir,
+			      f->name);
 	memset(f, 0, sizeof(*f));
 	return rc;
 }
 
 static void reap_ok(pid_t *pid, uint64_t timeout_ns, const char *err)
 {
-	char what[64];
-	int status = 0;
+	char msg[512];
 
-	assert_rc(t_wait_child(*pid, timeout_ns, &status), 0);
-	*pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("%s: %s", t_status_str(status, what, sizeof(what)),
-			 err[0] ? err : "(no message)");
+	if (t_reap_ok(pid, timeout_ns, err, msg, sizeof(msg)) < 0)
+		fail_msg("%s", msg);
 }
 
 static struct ring_topic_stat stat_of(struct ring_topic *t)

@@ -485,14 +485,10 @@ static void test_members_and_ringd_killed_at_random_under_load(void **state)
 	free(ds.sh_seen);
 	atomic_store(&f->sh->stop, 1);
 	for (unsigned i = 0; i < NMEMBERS; i++) {
-		int status;
-		char buf[64];
+		char msg[512];
 
-		assert_rc(t_wait_child(f->member[i], CHILD_WAIT_NS, &status), 0);
-		f->member[i] = 0;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			fail_msg("member %u: %s: %s", i, t_status_str(status, buf, sizeof(buf)),
-				 f->sh->error[i]);
+		if (t_reap_ok(&f->member[i], CHILD_WAIT_NS, f->sh->error[i], msg, sizeof(msg)) < 0)
+			fail_msg("member %u: %s", i, msg);
 	}
 	check_exclusive(f);
 	check_shared(f);

@@ -232,14 +232,10 @@ static void test_shared_three_members_split_the_work_and_ack_everything(void **s
 	assert_rc(g_group_stat(f->topic, "workers", &s), 1);
 	atomic_store(&f->sh->stop, 1);
 	for (unsigned i = 0; i < MEMBERS; i++) {
-		int status;
-		char buf[64];
+		char msg[512];
 
-		assert_rc(t_wait_child(f->child[i], CHILD_WAIT_NS, &status), 0);
-		f->child[i] = 0;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			fail_msg("member %u: %s: %s", i, t_status_str(status, buf, sizeof(buf)),
-				 f->sh->error[i]);
+		if (t_reap_ok(&f->child[i], CHILD_WAIT_NS, f->sh->error[i], msg, sizeof(msg)) < 0)
+			fail_msg("member %u: %s", i, msg);
 	}
 	/* Each record exactly once (nobody died, nothing timed out). */
 	for (uint64_t seq = 0; seq < SPLIT_RECORDS; seq++) {

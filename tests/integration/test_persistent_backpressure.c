@@ -69,15 +69,9 @@ struct fixture {
 
 static struct fixture fx;
 
-__attribute__((format(printf, 2, 3))) static int child_fail(unsigned index, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(fx.sh->error[index], sizeof(fx.sh->error[index]), fmt, ap);
-	va_end(ap);
-	return 1;
-}
+/* A child's failure, into its error slot (t_child_fail()). */
+#define child_fail(index, ...) \
+	t_child_fail(fx.sh->error[index], sizeof(fx.sh->error[index]), __VA_ARGS__)
 
 /* ---- children ---- */
 
@@ -259,17 +253,9 @@ static int setup_topic(void **state)
 static int teardown_topic(void **state)
 {
 	struct fixture *f = *state;
-	int rc = 0;
+	int rc;
 
-	/* A failed test may leave children behind: end them, by pid. */
-	for (unsigned i = 0; i < NCHILD; i++)
-		if (f->pid[i] > 0)
-			(void)t_wait_child(f->pid[i], 0, NULL);
-	t_shared_free(f->sh, sizeof(*f->sh));
-	f->topic = ring_topic_close(f->topic);
-	(void)ring_topic_unlink(f->dir, f->name);
-	if (f->dir[0] && t_tmpdir_remove(f->dir) < 0)
-		rc = -1;
+	rc = t_topic_teardown(f->pid, NCHILD, f->sh, sizeof(*f->sh), &f->topic, f->dir, f->name);
 	memset(f, 0, sizeof(*f));
 	return rc;
 }
@@ -282,14 +268,10 @@ static void fork_child(struct fixture *f, unsigned i, int (*fn)(void *))
 
 static void reap(struct fixture *f, unsigned i)
 {
-	char what[64];
-	int status = 0;
+	char msg[512];
 
-	assert_rc(t_wait_child(f->pid[i], CHILD_DEADLINE_NS + 10 * NS_PER_S, &status), 0);
-	f->pid[i] = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("child %u: %s: %s", i, t_status_str(status, what, sizeof(what)),
-			 f->sh->error[i][0] ? f->sh->error[i] : "(no message)");
+	if (t_reap_ok(&f->pid[i], CHILD_DEADLINE_NS + 10 * NS_PER_S, f->sh->error[i], msg, sizeof(msg)) < 0)
+		fail_msg("child %u: %s", i, msg);
 }
 
 static struct ring_topic_stat stat_of(struct ring_topic *t)

@@ -172,6 +172,45 @@ void t_shared_free(void *p, size_t len)
 		(void)munmap(p, len);
 }
 
+int t_reap_ok(pid_t *pid, uint64_t timeout_ns, const char *err, char *msg, size_t len)
+{
+	char what[64];
+	int status = 0, rc = t_wait_child(*pid, timeout_ns, &status);
+
+	if (rc < 0) {
+		snprintf(msg, len, "not ended in time (%s)", strerror(-rc));
+		return -1;
+	}
+	*pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(msg, len, "%s: %s", t_status_str(status, what, sizeof(what)),
+		 err[0] ? err : "(no message)");
+	return -1;
+}
+
+int t_child_fail(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+int t_topic_teardown(const pid_t *pids, unsigned n, void *shared, size_t shared_len,
+		     struct ring_topic **topic, const char *dir, const char *name)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			(void)t_wait_child(pids[i], 0, NULL);
+	t_shared_free(shared, shared_len);
+	*topic = ring_topic_close(*topic);
+	(void)ring_topic_unlink(dir, name);
+	return dir[0] && t_tmpdir_remove(dir) < 0 ? -1 : 0;
+}
+
 /* ---- randomness ---- */
 
 uint64_t t_seed(void)

@@ -80,6 +80,29 @@ const char *t_status_str(int status, char *buf, size_t len);
 void *t_shared_alloc(size_t len);
 void t_shared_free(void *p, size_t len);
 
+/*
+ * Wait (bounded by @timeout_ns) for child *@pid to exit 0, and clear
+ * *@pid once it is reaped. 0, or -1 with @msg saying how it ended ("exit
+ * 1", "killed by signal 9", or that it did not end in time) and what it
+ * left in @err, its error slot ("" for nothing).
+ */
+int t_reap_ok(pid_t *pid, uint64_t timeout_ns, const char *err, char *msg, size_t len);
+
+/* In a child: write its failure into @buf (an error slot in shared
+ * memory, for the parent to report) and return 1, its exit status. */
+__attribute__((format(printf, 3, 4))) int t_child_fail(char *buf, size_t len, const char *fmt,
+							...);
+
+/*
+ * The end of a multi-process test on one topic: the children still
+ * running (@pids > 0) are killed and reaped (a failed test may leave them
+ * behind; SIGKILL ends a stopped one too), @shared is unmapped, *@topic
+ * closed and the topic unlinked, and @dir removed if it is not "".
+ * Returns 0, or -1 if @dir could not be removed.
+ */
+int t_topic_teardown(const pid_t *pids, unsigned n, void *shared, size_t shared_len,
+		     struct ring_topic **topic, const char *dir, const char *name);
+
 /* ---- randomness ---- */
 
 /*
